@@ -1,0 +1,2 @@
+//! The `rotograph` command-line tool.
+fn main() {}

@@ -1,0 +1,19 @@
+//! rotograph: turn live-action footage into stylized animation, frame by frame.
+//!
+//! The pipeline is `source → frames → stylize → temporal → finish → sink`; every stage is a typed
+//! API here and the `rotograph` binary is a thin layer over it. Start with
+//! [`pipeline::stylize`] (batch img2img over a frame source into a resumable run folder),
+//! [`video`] (ffmpeg decode/encode) and [`stylize::toon`] (the model-free default backend).
+
+pub mod error;
+pub mod frames;
+pub mod imageops;
+pub mod pipeline;
+pub mod progress;
+pub mod run;
+pub mod stylize;
+pub mod video;
+
+pub use error::{Error, Result};
+pub use frames::{Frame, FrameInfo, FrameSource};
+pub use progress::{Event, NoProgress, Progress};

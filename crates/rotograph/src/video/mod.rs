@@ -1,0 +1,213 @@
+//! ffmpeg process plumbing: locating the binaries, probing, decoding to raw RGB(A) through a pipe,
+//! encoding H.264 / VP9-with-alpha / GIF / APNG, and muxing the source audio.
+// STUB: to be implemented (issue 2, frames & video helper).
+
+use crate::error::Result;
+use crate::frames::{Exposure, Fit, Frame, FrameInfo, FrameSource};
+use crate::progress::Progress;
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+/// What `ffprobe` tells about a video.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct VideoInfo {
+    /// Coded width in pixels.
+    pub width: u32,
+    /// Coded height in pixels.
+    pub height: u32,
+    /// Average frame rate.
+    pub fps: f64,
+    /// Duration in seconds, when known.
+    pub duration: Option<f64>,
+    /// Whether an audio stream exists.
+    pub has_audio: bool,
+    /// Whether the video stream has an alpha channel (e.g. yuva420p VP9).
+    pub has_alpha: bool,
+    /// Video codec name (`h264`, `vp9`...).
+    pub codec: String,
+}
+
+/// How frames are taken from a video.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ExtractOptions {
+    /// Frames per second to sample at (`-r 12/1`); `None` keeps every source frame.
+    pub fps: Option<f64>,
+    /// Keep every n-th of the sampled frames (1 = all).
+    pub extract_nth_frame: usize,
+    /// Stop after this many frames.
+    pub max_frames: Option<usize>,
+    /// Start time in seconds.
+    pub start: Option<f64>,
+    /// Duration in seconds.
+    pub duration: Option<f64>,
+    /// Target size; `None` keeps the source size.
+    pub size: Option<(u32, u32)>,
+    /// How frames are fitted to `size`.
+    pub fit: Fit,
+    /// Round the size to this multiple (8 or 64). `None`: 8 when `size` is given, else unchanged.
+    pub multiple: Option<u32>,
+}
+
+impl Default for ExtractOptions {
+    fn default() -> Self {
+        ExtractOptions {
+            fps: Some(12.0),
+            extract_nth_frame: 1,
+            max_frames: None,
+            start: None,
+            duration: None,
+            size: None,
+            fit: Fit::Crop,
+            multiple: None,
+        }
+    }
+}
+
+/// Output container/codec, chosen from the output file's extension.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Container {
+    /// H.264 (libx264, yuv420p) in MP4/MOV/MKV.
+    H264,
+    /// VP9 (libvpx-vp9) in WebM; yuva420p when frames have alpha.
+    Vp9,
+    /// Animated GIF with a generated palette.
+    Gif,
+    /// Animated PNG.
+    Apng,
+}
+
+impl Container {
+    /// Picks the container from a file extension; the error lists the accepted ones.
+    pub fn from_path(path: &Path) -> Result<Self> {
+        let _ = path;
+        unimplemented!()
+    }
+}
+
+/// How frames are encoded into a video.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EncodeOptions {
+    /// Output frame rate.
+    pub fps: f64,
+    /// x264/VP9 constant rate factor (H.264 default 25).
+    pub crf: u32,
+    /// Mux the audio of this video.
+    pub audio_from: Option<PathBuf>,
+    /// Start of the audio span to take, seconds.
+    pub audio_start: Option<f64>,
+    /// Length of the audio span, seconds (default: the video's length).
+    pub audio_duration: Option<f64>,
+    /// Which frame each output frame shows; `None` shows each once.
+    pub exposure: Option<Exposure>,
+    /// Hold each frame this many output frames (`--on 2`). Ignored when `exposure` is set.
+    pub on: usize,
+    /// Force a container; `None` picks from the extension.
+    pub container: Option<Container>,
+}
+
+impl Default for EncodeOptions {
+    fn default() -> Self {
+        EncodeOptions {
+            fps: 12.0,
+            crf: 25,
+            audio_from: None,
+            audio_start: None,
+            audio_duration: None,
+            exposure: None,
+            on: 1,
+            container: None,
+        }
+    }
+}
+
+/// Runs `ffprobe` on a video. A missing ffprobe is [`crate::Error::FfmpegMissing`]; a file that is
+/// not a video is [`crate::Error::BadInput`].
+pub fn probe(path: &Path) -> Result<VideoInfo> {
+    let _ = path;
+    unimplemented!()
+}
+
+/// Decodes a video into frames through an ffmpeg raw pipe.
+pub struct VideoSource {
+    _private: (),
+}
+
+impl VideoSource {
+    /// Probes the video and starts ffmpeg.
+    pub fn open(path: &Path, opts: &ExtractOptions) -> Result<Self> {
+        let _ = (path, opts);
+        unimplemented!()
+    }
+
+    /// What the probe found.
+    pub fn info(&self) -> &VideoInfo {
+        unimplemented!()
+    }
+}
+
+impl FrameSource for VideoSource {
+    fn len_hint(&self) -> Option<usize> {
+        unimplemented!()
+    }
+    fn frame_size(&self) -> (u32, u32) {
+        unimplemented!()
+    }
+    fn next_frame(&mut self) -> Result<Option<(FrameInfo, Frame)>> {
+        unimplemented!()
+    }
+}
+
+/// Extracts frames of a video into `out_dir` as PNG named by `pattern`; returns the count.
+pub fn extract(
+    video: &Path,
+    out_dir: &Path,
+    opts: &ExtractOptions,
+    pattern: &str,
+    progress: &dyn Progress,
+) -> Result<usize> {
+    let _ = (video, out_dir, opts, pattern, progress);
+    unimplemented!()
+}
+
+/// Streams frames into ffmpeg; the output appears (atomically) on [`Encoder::finish`].
+pub struct Encoder {
+    _private: (),
+}
+
+impl Encoder {
+    /// Starts ffmpeg for `out` with frames of `width` x `height` (with alpha when `alpha`).
+    pub fn start(
+        out: &Path,
+        opts: &EncodeOptions,
+        width: u32,
+        height: u32,
+        alpha: bool,
+    ) -> Result<Self> {
+        let _ = (out, opts, width, height, alpha);
+        unimplemented!()
+    }
+
+    /// Sends one frame (held `on` times when set in the options).
+    pub fn push(&mut self, frame: &Frame) -> Result<()> {
+        let _ = frame;
+        unimplemented!()
+    }
+
+    /// Closes the pipe, waits for ffmpeg, muxes audio, and renames the result into place.
+    pub fn finish(self) -> Result<()> {
+        unimplemented!()
+    }
+}
+
+/// Encodes a folder of frames (natural order, exposure sheet applied) into `out`.
+pub fn encode_folder(
+    dir: &Path,
+    out: &Path,
+    opts: &EncodeOptions,
+    progress: &dyn Progress,
+) -> Result<()> {
+    let _ = (dir, out, opts, progress);
+    unimplemented!()
+}
