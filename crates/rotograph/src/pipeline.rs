@@ -1,2 +1,1000 @@
-//! Batch stylize: a frame source through a stylizer into a resumable run folder.
-// In progress (issue 2, lead).
+//! Batch stylize and the whole `roto` job: a frame source through a stylizer into a resumable run
+//! folder, optionally streaming the finished frames, in order, into an encoder.
+//!
+//! Frames flow through three kinds of threads joined by bounded channels: one reads the source,
+//! `jobs` workers stylize (or find the frame already done in the run folder), and the calling
+//! thread puts results back in order, hands them to the sink and reports progress. A fixed number
+//! of tokens bounds the frames in flight, so memory depends on `jobs`, not on the clip's length.
+
+use crate::error::{Error, Result};
+use crate::frames::{self, FolderOptions, Frame, FrameInfo, FrameSource};
+use crate::progress::{Event, Progress};
+use crate::run::{self, RunFolder};
+use crate::stylize::toon::{Style, Toon};
+use crate::stylize::{apply_mask, Img2ImgParams, Img2ImgRequest, Stylizer};
+use crate::video::{EncodeOptions, Encoder, ExtractOptions};
+use crossbeam_channel::bounded;
+use image::GrayImage;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// Everything a stylize or roto run depends on: what `rotograph.toml` holds. Names are the CLI
+/// flags in snake_case; the command line overrides a `--config` file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Settings {
+    /// Input video or frame folder.
+    pub input: Option<PathBuf>,
+    /// Output folder (stylize) or video (roto).
+    pub output: Option<PathBuf>,
+    /// Backend: `toon` (default).
+    pub backend: String,
+    /// Preset of the toon backend.
+    pub style: Style,
+    /// Frames stylized at once on CPU backends (0 = one per core).
+    pub jobs: usize,
+    /// Folder of masks named like the frames (white = stylize, black = keep the source).
+    pub mask_dir: Option<PathBuf>,
+    /// Mask binarization threshold in 0..=1.
+    pub mask_threshold: f32,
+    /// Fit frames of other sizes instead of failing.
+    pub allow_mixed_sizes: bool,
+    /// How frames are taken from a video input.
+    pub extract: ExtractOptions,
+    /// The img2img parameters.
+    pub img2img: Img2ImgParams,
+    /// How `roto` encodes the result.
+    pub encode: EncodeSettings,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            input: None,
+            output: None,
+            backend: "toon".into(),
+            style: Style::Toon,
+            jobs: 0,
+            mask_dir: None,
+            mask_threshold: 0.5,
+            allow_mixed_sizes: false,
+            extract: ExtractOptions::default(),
+            img2img: Img2ImgParams::default(),
+            encode: EncodeSettings::default(),
+        }
+    }
+}
+
+/// Encoding settings of `roto` (the `[encode]` table).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EncodeSettings {
+    /// Output frame rate; `None` = the extraction rate divided by `extract_nth_frame`.
+    pub output_frame_rate: Option<f64>,
+    /// H.264 / VP9 quality (lower is better).
+    pub crf: u32,
+    /// Exposure sheet, e.g. `"1-8, 8x4, 9-16"`.
+    pub exposure: Option<String>,
+    /// Hold every frame this many output frames (`2` = on twos).
+    pub on: usize,
+    /// Keep the source's audio.
+    pub audio: bool,
+}
+
+impl Default for EncodeSettings {
+    fn default() -> Self {
+        EncodeSettings {
+            output_frame_rate: None,
+            crf: 25,
+            exposure: None,
+            on: 1,
+            audio: true,
+        }
+    }
+}
+
+impl Settings {
+    /// Parses a settings file's text; errors name the file.
+    pub fn from_toml(text: &str, path: &Path) -> Result<Self> {
+        toml::from_str(text).map_err(|e| {
+            Error::bad_input(path, format!("not a valid rotograph settings file: {e}"))
+        })
+    }
+
+    /// Reads a settings file.
+    pub fn load(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        Self::from_toml(&text, path)
+    }
+
+    /// The settings as TOML text.
+    pub fn to_toml(&self) -> String {
+        toml::to_string_pretty(self).expect("settings serialize to TOML")
+    }
+
+    /// Checks every value; errors name the setting.
+    pub fn validate(&self) -> Result<()> {
+        self.img2img.validate()?;
+        if !(0.0..=1.0).contains(&self.mask_threshold) {
+            return Err(Error::setting("mask_threshold", "must be within 0..=1"));
+        }
+        if let Some(fps) = self.extract.fps {
+            if !(fps > 0.0 && fps <= 1000.0) {
+                return Err(Error::setting(
+                    "fps",
+                    format!("{fps} is not within (0, 1000]"),
+                ));
+            }
+        }
+        if self.extract.extract_nth_frame == 0 {
+            return Err(Error::setting("extract_nth_frame", "must be at least 1"));
+        }
+        if self.encode.on == 0 {
+            return Err(Error::setting("on", "must be at least 1"));
+        }
+        if let Some(r) = self.encode.output_frame_rate {
+            if !(r > 0.0 && r <= 1000.0) {
+                return Err(Error::setting(
+                    "output_frame_rate",
+                    format!("{r} is not within (0, 1000]"),
+                ));
+            }
+        }
+        if self.encode.crf > 63 {
+            return Err(Error::setting("crf", "must be within 0..=63"));
+        }
+        Ok(())
+    }
+
+    /// Effective number of parallel frames.
+    pub fn effective_jobs(&self) -> usize {
+        if self.jobs > 0 {
+            self.jobs
+        } else {
+            std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1)
+        }
+    }
+
+    /// Resolves `seed`/`subseed` = -1: reuses the seed an earlier run of the same folder
+    /// recorded (so re-running resumes), else picks a random one.
+    pub fn resolve_seeds(&mut self, previous: Option<&Settings>) {
+        fn pick(value: &mut i64, previous: Option<i64>, salt: u64) {
+            if *value >= 0 {
+                return;
+            }
+            *value = match previous.filter(|p| *p >= 0) {
+                Some(p) => p,
+                None => random_seed(salt),
+            };
+        }
+        pick(&mut self.img2img.seed, previous.map(|p| p.img2img.seed), 1);
+        pick(
+            &mut self.img2img.subseed,
+            previous.map(|p| p.img2img.subseed),
+            2,
+        );
+    }
+
+    /// Hash of what decides the pixels of a frame (not paths, jobs or encoding).
+    pub fn render_hash(&self) -> String {
+        #[derive(Serialize)]
+        struct Key<'a> {
+            version: u32,
+            backend: &'a str,
+            style: Style,
+            mask_threshold: f32,
+            img2img: &'a Img2ImgParams,
+        }
+        let key = Key {
+            // Bump when a backend's output changes for the same settings.
+            version: 1,
+            backend: &self.backend,
+            style: self.style,
+            mask_threshold: self.mask_threshold,
+            img2img: &self.img2img,
+        };
+        run::hash_bytes(
+            serde_json::to_string(&key)
+                .expect("key serializes")
+                .as_bytes(),
+        )
+    }
+
+    /// Options for reading a frame folder.
+    pub fn folder_options(&self) -> FolderOptions {
+        FolderOptions {
+            allow_mixed_sizes: self.allow_mixed_sizes,
+            size: self.extract.size,
+            fit: self.extract.fit,
+            multiple: self.extract.multiple,
+            max_frames: self.extract.max_frames,
+        }
+    }
+}
+
+/// A seed in A1111's range (below 2^32) from the clock and process id.
+fn random_seed(salt: u64) -> i64 {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    let mut h = blake3::Hasher::new();
+    h.update(&now.to_le_bytes());
+    h.update(&std::process::id().to_le_bytes());
+    h.update(&salt.to_le_bytes());
+    let b = h.finalize();
+    i64::from(u32::from_le_bytes([
+        b.as_bytes()[0],
+        b.as_bytes()[1],
+        b.as_bytes()[2],
+        b.as_bytes()[3],
+    ]))
+}
+
+/// Creates the stylizer the settings name.
+pub fn make_stylizer(settings: &Settings) -> Result<Box<dyn Stylizer>> {
+    match settings.backend.as_str() {
+        "toon" => Ok(Box::new(Toon::new(
+            settings.style,
+            settings.effective_jobs(),
+        ))),
+        other => Err(Error::setting(
+            "backend",
+            format!("unknown backend `{other}`; available: toon"),
+        )),
+    }
+}
+
+/// What a stylize run did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+pub struct Report {
+    /// Frames in the sequence.
+    pub frames: usize,
+    /// Frames stylized by this run.
+    pub rendered: usize,
+    /// Frames found finished from an earlier run.
+    pub skipped: usize,
+}
+
+/// Receives finished frames in sequence order.
+pub type Sink<'a> = dyn FnMut(&FrameInfo, &Frame) -> Result<()> + 'a;
+
+/// Looks for the mask of frame `name` in `dir` (same stem, any image extension).
+fn find_mask(dir: &Path, name: &str) -> Result<PathBuf> {
+    let stem = Path::new(name)
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    for ext in ["png", "jpg", "jpeg", "webp", "PNG", "JPG", "JPEG", "WEBP"] {
+        let p = dir.join(format!("{stem}.{ext}"));
+        if p.is_file() {
+            return Ok(p);
+        }
+    }
+    Err(Error::bad_input(
+        dir,
+        format!(
+            "no mask for frame {name}: expected {stem}.png (or .jpg/.webp) in this folder; \
+             masks are named like the frames"
+        ),
+    ))
+}
+
+fn load_mask(dir: &Path, name: &str, size: (u32, u32)) -> Result<GrayImage> {
+    let path = find_mask(dir, name)?;
+    let img = image::ImageReader::open(&path)
+        .and_then(|r| r.with_guessed_format())
+        .map_err(|e| Error::io(&path, e))?
+        .decode()
+        .map_err(|e| Error::bad_input(&path, format!("cannot decode mask image ({e})")))?
+        .into_luma8();
+    if img.dimensions() != size {
+        return Err(Error::bad_input(
+            &path,
+            format!(
+                "mask is {}x{} but frame {name} is {}x{}; masks must match the frame size",
+                img.width(),
+                img.height(),
+                size.0,
+                size.1
+            ),
+        ));
+    }
+    Ok(img)
+}
+
+/// Output name of batch image `k` (0-based) of a frame: the frame name for the first, and
+/// `batch-<k+1>/<name>` for the others, so each batch position forms its own sequence.
+pub fn batch_output_name(name: &str, k: usize) -> String {
+    if k == 0 {
+        name.to_string()
+    } else {
+        format!("batch-{}/{name}", k + 1)
+    }
+}
+
+struct Done {
+    info: FrameInfo,
+    frame: Option<Frame>,
+    skipped: bool,
+}
+
+enum Msg {
+    Done(Box<Done>),
+    Failed(Error),
+    Dropped,
+}
+
+/// Stylizes every frame of `source` into the run folder `run`. Frames already finished with the
+/// same input and settings are skipped; `sink`, when given, receives every frame (new or
+/// resumed) in order. Stops with [`Error::Interrupted`] after the frames in flight when
+/// `progress.should_stop()`.
+pub fn stylize_source(
+    mut source: Box<dyn FrameSource>,
+    run: &RunFolder,
+    settings: &Settings,
+    stylizer: &dyn Stylizer,
+    progress: &dyn Progress,
+    mut sink: Option<&mut Sink<'_>>,
+) -> Result<Report> {
+    let settings_hash = settings.render_hash();
+    let jobs = settings
+        .effective_jobs()
+        .min(stylizer.max_parallel_frames())
+        .max(1);
+    let want_frames = sink.is_some();
+    let ignored: Vec<&str> = settings
+        .img2img
+        .changed_fields()
+        .into_iter()
+        .filter(|f| stylizer.ignored_fields().contains(f))
+        .collect();
+    if !ignored.is_empty() {
+        progress.event(Event::Warning {
+            message: format!(
+                "backend `{}` ignores {}; those settings have no effect",
+                stylizer.name(),
+                ignored.join(", ")
+            ),
+        });
+    }
+    progress.event(Event::Start {
+        stage: "stylize".into(),
+        total: source.len_hint().map(|n| n as u64),
+    });
+
+    let abort = AtomicBool::new(false);
+    let interrupted = AtomicBool::new(false);
+    // Tokens bound the frames between the reader and the in-order emitter.
+    let in_flight = 2 * jobs + 2;
+    let (tok_tx, tok_rx) = bounded::<()>(in_flight);
+    for _ in 0..in_flight {
+        tok_tx.send(()).expect("token channel has room");
+    }
+    let (work_tx, work_rx) = bounded::<(FrameInfo, Frame)>(jobs);
+    let (done_tx, done_rx) = bounded::<(usize, Msg)>(in_flight);
+    let mut report = Report::default();
+    let mut first_error: Option<Error> = None;
+
+    std::thread::scope(|s| {
+        // Reader.
+        {
+            let done_tx = done_tx.clone();
+            let (abort, interrupted) = (&abort, &interrupted);
+            s.spawn(move || {
+                let mut index = 0usize;
+                loop {
+                    if tok_rx.recv().is_err() {
+                        break;
+                    }
+                    if abort.load(Ordering::SeqCst) {
+                        break;
+                    }
+                    if progress.should_stop() {
+                        interrupted.store(true, Ordering::SeqCst);
+                        break;
+                    }
+                    match source.next_frame() {
+                        Ok(Some((info, frame))) => {
+                            index = info.index + 1;
+                            if work_tx.send((info, frame)).is_err() {
+                                break;
+                            }
+                        }
+                        Ok(None) => break,
+                        Err(e) => {
+                            let _ = done_tx.send((index, Msg::Failed(e)));
+                            break;
+                        }
+                    }
+                }
+            });
+        }
+        // Workers.
+        for _ in 0..jobs {
+            let work_rx = work_rx.clone();
+            let done_tx = done_tx.clone();
+            let (abort, interrupted, settings_hash) = (&abort, &interrupted, &settings_hash);
+            s.spawn(move || {
+                for (info, frame) in work_rx.iter() {
+                    let index = info.index;
+                    if abort.load(Ordering::SeqCst) {
+                        let _ = done_tx.send((index, Msg::Dropped));
+                        continue;
+                    }
+                    if progress.should_stop() {
+                        interrupted.store(true, Ordering::SeqCst);
+                        let _ = done_tx.send((index, Msg::Dropped));
+                        continue;
+                    }
+                    let msg = match process_frame(
+                        info,
+                        frame,
+                        run,
+                        settings,
+                        settings_hash,
+                        stylizer,
+                        want_frames,
+                    ) {
+                        Ok(d) => Msg::Done(Box::new(d)),
+                        Err(e) => Msg::Failed(e),
+                    };
+                    if done_tx.send((index, msg)).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+        drop(work_rx);
+        drop(done_tx);
+
+        // In-order emitter (this thread).
+        let mut pending: BTreeMap<usize, Done> = BTreeMap::new();
+        let mut next = 0usize;
+        for (index, msg) in done_rx.iter() {
+            match msg {
+                Msg::Done(d) => {
+                    pending.insert(index, *d);
+                }
+                Msg::Failed(e) => {
+                    abort.store(true, Ordering::SeqCst);
+                    if first_error.is_none() {
+                        first_error = Some(e);
+                    }
+                    let _ = tok_tx.send(());
+                }
+                Msg::Dropped => {
+                    let _ = tok_tx.send(());
+                }
+            }
+            while let Some(d) = pending.remove(&next) {
+                next += 1;
+                let _ = tok_tx.send(());
+                if d.skipped {
+                    report.skipped += 1;
+                } else {
+                    report.rendered += 1;
+                }
+                if first_error.is_some() {
+                    continue;
+                }
+                if let (Some(sink), Some(frame)) = (sink.as_mut(), d.frame.as_ref()) {
+                    if let Err(e) = sink(&d.info, frame) {
+                        abort.store(true, Ordering::SeqCst);
+                        first_error = Some(e);
+                        continue;
+                    }
+                }
+                progress.event(Event::Frame {
+                    stage: "stylize".into(),
+                    index: d.info.index as u64,
+                    name: d.info.name.clone(),
+                    skipped: d.skipped,
+                });
+            }
+        }
+        // Frames finished after a gap (an interruption or error) are on disk but not emitted.
+        report.rendered += pending.values().filter(|d| !d.skipped).count();
+        report.skipped += pending.values().filter(|d| d.skipped).count();
+        drop(tok_tx);
+    });
+
+    report.frames = report.rendered + report.skipped;
+    if let Some(e) = first_error {
+        return Err(e);
+    }
+    if interrupted.load(Ordering::SeqCst) {
+        return Err(Error::Interrupted);
+    }
+    progress.event(Event::Finish {
+        stage: "stylize".into(),
+    });
+    Ok(report)
+}
+
+fn process_frame(
+    info: FrameInfo,
+    frame: Frame,
+    run: &RunFolder,
+    settings: &Settings,
+    settings_hash: &str,
+    stylizer: &dyn Stylizer,
+    want_frame: bool,
+) -> Result<Done> {
+    let mask = match &settings.mask_dir {
+        Some(dir) => Some(load_mask(dir, &info.name, frame.size())?),
+        None => None,
+    };
+    let key = run::frame_key(settings_hash, &frame.image, mask.as_ref());
+    if run.is_done(&info.name, &key) {
+        let frame = if want_frame {
+            Some(frames::read_frame(&run.dir().join(&info.name))?)
+        } else {
+            None
+        };
+        return Ok(Done {
+            info,
+            frame,
+            skipped: true,
+        });
+    }
+    let request = Img2ImgRequest {
+        init: &frame.image,
+        mask: mask.as_ref(),
+        controls: Vec::new(),
+        params: &settings.img2img,
+        seed: settings.img2img.seed.max(0) as u64,
+        subseed: settings.img2img.subseed.max(0) as u64,
+    };
+    let images = stylizer.stylize(&request).map_err(|e| match e {
+        Error::Backend { .. } => e,
+        other => Error::Backend {
+            backend: stylizer.name().into(),
+            frame: info.name.clone(),
+            message: other.to_string(),
+        },
+    })?;
+    if images.is_empty() {
+        return Err(Error::Backend {
+            backend: stylizer.name().into(),
+            frame: info.name.clone(),
+            message: "returned no image".into(),
+        });
+    }
+    let mut first = None;
+    // Extra batch images first, the frame's own name last: a recorded main name implies the rest.
+    for (k, mut img) in images.into_iter().enumerate().rev() {
+        if img.dimensions() != frame.image.dimensions() {
+            img = image::imageops::resize(
+                &img,
+                frame.image.width(),
+                frame.image.height(),
+                image::imageops::FilterType::Lanczos3,
+            );
+        }
+        if let Some(m) = &mask {
+            apply_mask(&mut img, &frame.image, m, settings.mask_threshold);
+        }
+        let out = Frame {
+            image: img,
+            has_alpha: frame.has_alpha,
+        };
+        let bytes = frames::encode_png(&out)?;
+        run.commit(&batch_output_name(&info.name, k), &key, &bytes)?;
+        if k == 0 {
+            first = Some(out);
+        }
+    }
+    Ok(Done {
+        info,
+        frame: if want_frame { first } else { None },
+        skipped: false,
+    })
+}
+
+/// Opens (or resumes) the run folder `dir` for `settings`: reuses seeds recorded there when the
+/// settings ask for random ones, writes the effective settings, and returns the folder.
+pub fn open_run(dir: &Path, settings: &mut Settings) -> Result<RunFolder> {
+    let previous = RunFolder::previous_settings(dir)
+        .and_then(|t| Settings::from_toml(&t, &dir.join(run::SETTINGS_NAME)).ok());
+    settings.resolve_seeds(previous.as_ref());
+    settings.validate()?;
+    RunFolder::open(dir, &settings.to_toml())
+}
+
+/// `rotograph stylize`: stylizes a frame folder or a video (decoded on the fly, nothing left
+/// behind) into the run folder `output`, resuming an earlier run there.
+pub fn stylize(
+    input: &Path,
+    output: &Path,
+    settings: &Settings,
+    progress: &dyn Progress,
+) -> Result<Report> {
+    let mut settings = settings.clone();
+    settings.input = Some(input.to_path_buf());
+    settings.output = Some(output.to_path_buf());
+    settings.validate()?;
+    let stylizer = make_stylizer(&settings)?;
+    let source = frames::open_source(input, &settings.folder_options(), &settings.extract)?;
+    check_not_inside(input, output)?;
+    let run = open_run(output, &mut settings)?;
+    stylize_source(source, &run, &settings, stylizer.as_ref(), progress, None)
+}
+
+fn check_not_inside(input: &Path, output: &Path) -> Result<()> {
+    if input.is_dir() {
+        let a = input.canonicalize().map_err(|e| Error::io(input, e))?;
+        if let Ok(b) = output.canonicalize() {
+            if a == b {
+                return Err(Error::bad_input(
+                    output,
+                    "the output folder is the input folder; choose another -o",
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Default run folder of `roto` for an output video: `clip.mp4` → `clip.rotograph/` beside it.
+pub fn default_work_dir(output: &Path) -> PathBuf {
+    let stem = output
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "out".into());
+    output.with_file_name(format!("{stem}.rotograph"))
+}
+
+/// What `roto` did.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RotoReport {
+    /// The stylize stage.
+    pub stylize: Report,
+    /// The run folder.
+    pub work_dir: PathBuf,
+    /// Output frame rate used.
+    pub fps: f64,
+}
+
+/// `rotograph roto`: extract, stylize and encode with the source audio in one pass. Frames stream
+/// from the decoder through the stylizer into the encoder; the stylized frames stay in `work_dir`
+/// so a re-run resumes.
+pub fn roto(
+    input: &Path,
+    output: &Path,
+    work_dir: &Path,
+    settings: &Settings,
+    progress: &dyn Progress,
+) -> Result<RotoReport> {
+    let mut settings = settings.clone();
+    settings.input = Some(input.to_path_buf());
+    settings.output = Some(output.to_path_buf());
+    settings.validate()?;
+    crate::video::Container::from_path(output)?;
+    let stylizer = make_stylizer(&settings)?;
+    let exposure = settings
+        .encode
+        .exposure
+        .as_deref()
+        .map(frames::Exposure::parse)
+        .transpose()?;
+    let is_video = input.is_file();
+    let source = frames::open_source(input, &settings.folder_options(), &settings.extract)?;
+    let fps = match (settings.encode.output_frame_rate, settings.extract.fps) {
+        (Some(r), _) => r,
+        (None, Some(f)) if is_video => f / settings.extract.extract_nth_frame as f64,
+        (None, None) if is_video => crate::video::probe(input)?.fps,
+        _ => 12.0,
+    };
+    let mut enc_opts = EncodeOptions {
+        fps,
+        crf: settings.encode.crf,
+        on: settings.encode.on,
+        ..EncodeOptions::default()
+    };
+    if is_video && settings.encode.audio {
+        enc_opts.audio_from = Some(input.to_path_buf());
+        enc_opts.audio_start = settings.extract.start;
+        enc_opts.audio_duration = settings.extract.duration;
+    }
+    let run = open_run(work_dir, &mut settings)?;
+
+    let report = if let Some(exposure) = exposure {
+        // An exposure sheet needs random access: stylize first, then encode the folder.
+        let report = stylize_source(source, &run, &settings, stylizer.as_ref(), progress, None)?;
+        enc_opts.exposure = Some(exposure);
+        crate::video::encode_folder(work_dir, output, &enc_opts, progress)?;
+        report
+    } else {
+        let mut encoder: Option<Encoder> = None;
+        let mut sink = |_: &FrameInfo, frame: &Frame| -> Result<()> {
+            if encoder.is_none() {
+                let (w, h) = frame.size();
+                encoder = Some(Encoder::start(output, &enc_opts, w, h, frame.has_alpha)?);
+            }
+            encoder.as_mut().expect("started above").push(frame)
+        };
+        let report = stylize_source(
+            source,
+            &run,
+            &settings,
+            stylizer.as_ref(),
+            progress,
+            Some(&mut sink),
+        )?;
+        match encoder {
+            Some(enc) => {
+                progress.event(Event::Start {
+                    stage: "encode".into(),
+                    total: None,
+                });
+                enc.finish()?;
+                progress.event(Event::Finish {
+                    stage: "encode".into(),
+                });
+            }
+            None => {
+                return Err(Error::bad_input(
+                    input,
+                    "no frames were read; check --start/--duration/--max-frames",
+                ))
+            }
+        }
+        report
+    };
+    Ok(RotoReport {
+        stylize: report,
+        work_dir: work_dir.to_path_buf(),
+        fps,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::progress::NoProgress;
+    use image::{Rgba, RgbaImage};
+    use std::sync::atomic::AtomicUsize;
+    use std::sync::Mutex;
+
+    struct MemSource {
+        frames: Vec<RgbaImage>,
+        next: usize,
+        fail_at: Option<usize>,
+    }
+
+    impl FrameSource for MemSource {
+        fn len_hint(&self) -> Option<usize> {
+            Some(self.frames.len())
+        }
+        fn frame_size(&self) -> (u32, u32) {
+            self.frames[0].dimensions()
+        }
+        fn next_frame(&mut self) -> Result<Option<(FrameInfo, Frame)>> {
+            if Some(self.next) == self.fail_at {
+                return Err(Error::bad_input("clip", "broken frame"));
+            }
+            let Some(img) = self.frames.get(self.next) else {
+                return Ok(None);
+            };
+            let info = FrameInfo {
+                index: self.next,
+                name: frames::format_pattern(frames::DEFAULT_PATTERN, self.next + 1)?,
+                time: None,
+            };
+            self.next += 1;
+            Ok(Some((info, Frame::opaque(img.clone()))))
+        }
+    }
+
+    /// Inverts colours scaled by denoise; counts calls; sleeps to shuffle completion order.
+    struct Invert {
+        calls: AtomicUsize,
+    }
+
+    impl Stylizer for Invert {
+        fn name(&self) -> &str {
+            "invert"
+        }
+        fn max_parallel_frames(&self) -> usize {
+            4
+        }
+        fn stylize(&self, r: &Img2ImgRequest<'_>) -> Result<Vec<RgbaImage>> {
+            let n = self.calls.fetch_add(1, Ordering::SeqCst);
+            std::thread::sleep(std::time::Duration::from_millis((7 * n as u64) % 5));
+            let mut out = r.init.clone();
+            let d = r.params.denoise;
+            for p in out.pixels_mut() {
+                for c in 0..3 {
+                    p[c] = (p[c] as f32 * (1.0 - d) + (255 - p[c]) as f32 * d).round() as u8;
+                }
+            }
+            Ok(vec![out])
+        }
+    }
+
+    fn clip(n: usize) -> Vec<RgbaImage> {
+        (0..n)
+            .map(|i| RgbaImage::from_pixel(8, 6, Rgba([i as u8 * 10, 50, 100, 255])))
+            .collect()
+    }
+
+    fn settings(jobs: usize) -> Settings {
+        Settings {
+            jobs,
+            img2img: Img2ImgParams {
+                seed: 7,
+                subseed: 0,
+                denoise: 1.0,
+                ..Default::default()
+            },
+            ..Default::default()
+        }
+    }
+
+    fn source(n: usize) -> Box<dyn FrameSource> {
+        Box::new(MemSource {
+            frames: clip(n),
+            next: 0,
+            fail_at: None,
+        })
+    }
+
+    #[test]
+    fn renders_in_order_then_resumes_and_rerenders_on_change() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = settings(3);
+        let run = open_run(dir.path(), &mut s).unwrap();
+        let st = Invert {
+            calls: AtomicUsize::new(0),
+        };
+        let order = Mutex::new(Vec::new());
+        let mut sink = |i: &FrameInfo, f: &Frame| {
+            order
+                .lock()
+                .unwrap()
+                .push((i.index, f.image.get_pixel(0, 0)[0]));
+            Ok(())
+        };
+        let r = stylize_source(source(9), &run, &s, &st, &NoProgress, Some(&mut sink)).unwrap();
+        assert_eq!((r.frames, r.rendered, r.skipped), (9, 9, 0));
+        let order = order.into_inner().unwrap();
+        assert_eq!(
+            order.iter().map(|o| o.0).collect::<Vec<_>>(),
+            (0..9).collect::<Vec<_>>()
+        );
+        assert_eq!(order[3].1, 255 - 30);
+        let f = frames::read_frame(&dir.path().join("00004.png")).unwrap();
+        assert_eq!(f.image.get_pixel(0, 0)[0], 255 - 30);
+
+        // Unchanged: nothing rendered.
+        let r = stylize_source(source(9), &run, &s, &st, &NoProgress, None).unwrap();
+        assert_eq!((r.rendered, r.skipped), (0, 9));
+        assert_eq!(st.calls.load(Ordering::SeqCst), 9);
+
+        // Changed denoise: everything re-rendered.
+        s.img2img.denoise = 0.5;
+        let run = open_run(dir.path(), &mut s).unwrap();
+        let r = stylize_source(source(9), &run, &s, &st, &NoProgress, None).unwrap();
+        assert_eq!((r.rendered, r.skipped), (9, 0));
+    }
+
+    #[test]
+    fn random_seed_is_recorded_and_reused() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = settings(1);
+        s.img2img.seed = -1;
+        open_run(dir.path(), &mut s).unwrap();
+        assert!(s.img2img.seed >= 0);
+        let mut again = settings(1);
+        again.img2img.seed = -1;
+        open_run(dir.path(), &mut again).unwrap();
+        assert_eq!(again.img2img.seed, s.img2img.seed);
+        assert_eq!(again.render_hash(), s.render_hash());
+    }
+
+    struct StopAfter(AtomicUsize);
+    impl Progress for StopAfter {
+        fn event(&self, _: Event) {}
+        fn should_stop(&self) -> bool {
+            self.0.fetch_add(1, Ordering::SeqCst) > 6
+        }
+    }
+
+    #[test]
+    fn stop_request_keeps_finished_frames_and_resume_completes() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = settings(2);
+        let run = open_run(dir.path(), &mut s).unwrap();
+        let st = Invert {
+            calls: AtomicUsize::new(0),
+        };
+        let err = stylize_source(
+            source(20),
+            &run,
+            &s,
+            &st,
+            &StopAfter(AtomicUsize::new(0)),
+            None,
+        )
+        .unwrap_err();
+        assert!(matches!(err, Error::Interrupted));
+        let done = run.finished();
+        assert!(done > 0 && done < 20, "{done} frames finished");
+        let r = stylize_source(source(20), &run, &s, &st, &NoProgress, None).unwrap();
+        assert_eq!(r.skipped, done);
+        assert_eq!(r.rendered, 20 - done);
+    }
+
+    #[test]
+    fn source_error_is_returned() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = settings(2);
+        let run = open_run(dir.path(), &mut s).unwrap();
+        let st = Invert {
+            calls: AtomicUsize::new(0),
+        };
+        let src = Box::new(MemSource {
+            frames: clip(10),
+            next: 0,
+            fail_at: Some(4),
+        });
+        let err = stylize_source(src, &run, &s, &st, &NoProgress, None).unwrap_err();
+        assert!(err.to_string().contains("broken frame"), "{err}");
+        assert_eq!(err.exit_code(), 2);
+    }
+
+    #[test]
+    fn masks_keep_source_pixels_and_bad_masks_are_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let masks = tempfile::tempdir().unwrap();
+        for i in 1..=3 {
+            let mut m = GrayImage::new(8, 6);
+            for y in 0..6 {
+                for x in 4..8 {
+                    m.put_pixel(x, y, image::Luma([255]));
+                }
+            }
+            m.save(masks.path().join(format!("{i:05}.png"))).unwrap();
+        }
+        let mut s = settings(1);
+        s.mask_dir = Some(masks.path().to_path_buf());
+        let run = open_run(dir.path(), &mut s).unwrap();
+        let st = Invert {
+            calls: AtomicUsize::new(0),
+        };
+        stylize_source(source(3), &run, &s, &st, &NoProgress, None).unwrap();
+        let f = frames::read_frame(&dir.path().join("00002.png")).unwrap();
+        assert_eq!(
+            f.image.get_pixel(0, 0)[0],
+            10,
+            "unmasked pixel is the source"
+        );
+        assert_eq!(f.image.get_pixel(5, 0)[0], 245, "masked pixel is stylized");
+
+        // A wrong-sized mask names the file.
+        GrayImage::new(3, 3)
+            .save(masks.path().join("00003.png"))
+            .unwrap();
+        let dir2 = tempfile::tempdir().unwrap();
+        let run = open_run(dir2.path(), &mut s).unwrap();
+        let err = stylize_source(source(3), &run, &s, &st, &NoProgress, None).unwrap_err();
+        assert!(err.to_string().contains("00003.png"), "{err}");
+        assert_eq!(err.exit_code(), 2);
+    }
+
+    #[test]
+    fn settings_round_trip_through_toml() {
+        let mut s = settings(2);
+        s.encode.exposure = Some("1-3, 3x2".into());
+        s.extract.size = Some((512, 288));
+        let back = Settings::from_toml(&s.to_toml(), Path::new("x.toml")).unwrap();
+        assert_eq!(back, s);
+        let err = Settings::from_toml("denoize = 0.3\n", Path::new("x.toml")).unwrap_err();
+        assert!(err.to_string().contains("denoize"), "{err}");
+    }
+}

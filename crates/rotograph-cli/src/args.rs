@@ -1,0 +1,506 @@
+//! Command-line arguments. Flags use the Automatic1111 / Video Loopback names in kebab-case;
+//! every flag left out keeps the value of `--config` (or the default).
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use rotograph::frames::{Exposure, Fit};
+use rotograph::pipeline::{EncodeSettings, Settings};
+use rotograph::stylize::toon::Style;
+use rotograph::video::{EncodeOptions, ExtractOptions};
+use std::path::{Path, PathBuf};
+
+/// rotograph: live-action footage to stylized animation, frame by frame.
+#[derive(Debug, Parser)]
+#[command(name = "rotograph", version, about, max_term_width = 100)]
+#[command(after_help = "Exit codes: 0 ok, 1 failure, 2 bad usage or input, 130 interrupted.")]
+pub struct Cli {
+    /// Print nothing but errors.
+    #[arg(long, global = true)]
+    pub quiet: bool,
+    /// Print progress as JSON lines on stdout (for scripts).
+    #[arg(long, global = true, conflicts_with = "quiet")]
+    pub json: bool,
+    #[command(subcommand)]
+    pub cmd: Cmd,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Cmd {
+    /// Split a video into a PNG sequence.
+    Extract(ExtractCmd),
+    /// Assemble a frame folder into H.264 (.mp4), VP9 with alpha (.webm), GIF or APNG.
+    Encode(EncodeCmd),
+    /// Stylize every frame of a video or frame folder (batch img2img) into a resumable folder.
+    Stylize(StylizeCmd),
+    /// The whole job: extract, stylize and encode with the source audio.
+    Roto(RotoCmd),
+}
+
+/// `rotograph extract`.
+#[derive(Debug, Args)]
+pub struct ExtractCmd {
+    /// The video.
+    pub video: PathBuf,
+    /// Output folder for the frames.
+    #[arg(short, long)]
+    pub output: PathBuf,
+    /// File-name pattern of the frames.
+    #[arg(long, default_value = "%05d.png")]
+    pub pattern: String,
+    #[command(flatten)]
+    pub extract: ExtractArgs,
+}
+
+/// How frames are taken from a video.
+#[derive(Debug, Args, Default)]
+pub struct ExtractArgs {
+    /// Frames per second to take from the video [default: 12]; `source` keeps every frame.
+    #[arg(long, value_parser = parse_fps)]
+    pub fps: Option<FpsArg>,
+    /// Keep every n-th of those frames.
+    #[arg(long, value_name = "N")]
+    pub extract_nth_frame: Option<usize>,
+    /// Stop after this many frames.
+    #[arg(long, value_name = "N")]
+    pub max_frames: Option<usize>,
+    /// Start at this time (seconds).
+    #[arg(long, value_name = "SECONDS")]
+    pub start: Option<f64>,
+    /// Take this many seconds.
+    #[arg(long, value_name = "SECONDS")]
+    pub duration: Option<f64>,
+    /// Frame size, rounded to --multiple.
+    #[arg(long, value_name = "WxH", value_parser = parse_size)]
+    pub size: Option<(u32, u32)>,
+    /// How frames are brought to --size.
+    #[arg(long, value_enum)]
+    pub fit: Option<FitArg>,
+    /// Round sizes to this multiple (8 for SD 1.5/2.x, 64 for some models) [default: 8 with --size].
+    #[arg(long, value_name = "8|64")]
+    pub multiple: Option<u32>,
+}
+
+/// A `--fps` value.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum FpsArg {
+    /// Keep every source frame.
+    Source,
+    /// Sample at this rate.
+    Rate(f64),
+}
+
+fn parse_fps(s: &str) -> Result<FpsArg, String> {
+    if s.eq_ignore_ascii_case("source") {
+        return Ok(FpsArg::Source);
+    }
+    let v = match s.split_once('/') {
+        Some((a, b)) => {
+            let (a, b): (f64, f64) = (
+                a.trim()
+                    .parse()
+                    .map_err(|_| format!("`{s}` is not a rate"))?,
+                b.trim()
+                    .parse()
+                    .map_err(|_| format!("`{s}` is not a rate"))?,
+            );
+            a / b
+        }
+        None => s
+            .parse()
+            .map_err(|_| format!("`{s}` is not a number (e.g. 12, 23.976, 30000/1001, source)"))?,
+    };
+    if v.is_finite() && v > 0.0 && v <= 1000.0 {
+        Ok(FpsArg::Rate(v))
+    } else {
+        Err(format!("`{s}` must be a rate above 0 and at most 1000"))
+    }
+}
+
+fn parse_size(s: &str) -> Result<(u32, u32), String> {
+    let err = || format!("`{s}` is not a size; write WIDTHxHEIGHT, e.g. 512x512");
+    let (w, h) = s.split_once(['x', 'X']).ok_or_else(err)?;
+    let w: u32 = w.trim().parse().map_err(|_| err())?;
+    let h: u32 = h.trim().parse().map_err(|_| err())?;
+    if w == 0 || h == 0 || w > 16384 || h > 16384 {
+        return Err(format!("`{s}`: width and height must be within 1..=16384"));
+    }
+    Ok((w, h))
+}
+
+/// `--fit` values.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum FitArg {
+    /// Scale to cover, crop the overflow.
+    Crop,
+    /// Scale to fit inside, pad with black.
+    Pad,
+    /// Scale to the size, changing the aspect ratio.
+    Stretch,
+}
+
+impl From<FitArg> for Fit {
+    fn from(f: FitArg) -> Fit {
+        match f {
+            FitArg::Crop => Fit::Crop,
+            FitArg::Pad => Fit::Pad,
+            FitArg::Stretch => Fit::Stretch,
+        }
+    }
+}
+
+impl ExtractArgs {
+    /// Overrides the options with the flags given.
+    pub fn apply(&self, o: &mut ExtractOptions) {
+        match self.fps {
+            Some(FpsArg::Source) => o.fps = None,
+            Some(FpsArg::Rate(r)) => o.fps = Some(r),
+            None => {}
+        }
+        set(&mut o.extract_nth_frame, self.extract_nth_frame);
+        if self.max_frames.is_some() {
+            o.max_frames = self.max_frames;
+        }
+        if self.start.is_some() {
+            o.start = self.start;
+        }
+        if self.duration.is_some() {
+            o.duration = self.duration;
+        }
+        if self.size.is_some() {
+            o.size = self.size;
+        }
+        set(&mut o.fit, self.fit.map(Fit::from));
+        if self.multiple.is_some() {
+            o.multiple = self.multiple;
+        }
+    }
+}
+
+fn set<T>(slot: &mut T, value: Option<T>) {
+    if let Some(v) = value {
+        *slot = v;
+    }
+}
+
+/// `rotograph encode`.
+#[derive(Debug, Args)]
+pub struct EncodeCmd {
+    /// Folder of frames (natural order).
+    pub frames: PathBuf,
+    /// Output video: .mp4/.mov/.mkv (H.264), .webm (VP9, alpha kept), .gif, .apng.
+    #[arg(short, long)]
+    pub output: PathBuf,
+    /// Output frame rate.
+    #[arg(long, default_value_t = 12.0, value_parser = parse_rate)]
+    pub fps: f64,
+    /// Quality: lower is better (x264/VP9 CRF).
+    #[arg(long, default_value_t = 25, value_parser = clap::value_parser!(u32).range(0..=63))]
+    pub crf: u32,
+    /// Mux the audio of this video.
+    #[arg(long, value_name = "VIDEO")]
+    pub audio_from: Option<PathBuf>,
+    /// Take the audio from this time (seconds).
+    #[arg(long, value_name = "SECONDS", requires = "audio_from")]
+    pub audio_start: Option<f64>,
+    /// Take this many seconds of audio (default: the video's length).
+    #[arg(long, value_name = "SECONDS", requires = "audio_from")]
+    pub audio_duration: Option<f64>,
+    #[command(flatten)]
+    pub timing: TimingArgs,
+}
+
+fn parse_rate(s: &str) -> Result<f64, String> {
+    match parse_fps(s)? {
+        FpsArg::Rate(r) => Ok(r),
+        FpsArg::Source => Err("give a number".into()),
+    }
+}
+
+/// Holds and exposure sheets.
+#[derive(Debug, Args, Default)]
+pub struct TimingArgs {
+    /// Exposure sheet: which frame each output frame shows, e.g. "1-8, 8x4, 9-16".
+    #[arg(long, value_name = "SHEET")]
+    pub exposure: Option<String>,
+    /// Hold every frame N output frames (2 = on twos).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub on: Option<u32>,
+}
+
+impl EncodeCmd {
+    /// The encoder options.
+    pub fn options(&self) -> rotograph::Result<EncodeOptions> {
+        Ok(EncodeOptions {
+            fps: self.fps,
+            crf: self.crf,
+            audio_from: self.audio_from.clone(),
+            audio_start: self.audio_start,
+            audio_duration: self.audio_duration,
+            exposure: self
+                .timing
+                .exposure
+                .as_deref()
+                .map(Exposure::parse)
+                .transpose()?,
+            on: self.timing.on.unwrap_or(1) as usize,
+            container: None,
+        })
+    }
+}
+
+/// Backends.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum BackendArg {
+    /// Classical cartoon stylizer, no model needed.
+    Toon,
+}
+
+/// Presets of the toon backend.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum StyleArg {
+    /// Flat colour regions, soft bands, ink lines.
+    Toon,
+    /// Ink lines on paper.
+    Ink,
+    /// Strong flat colour bands.
+    Posterize,
+}
+
+impl From<StyleArg> for Style {
+    fn from(s: StyleArg) -> Style {
+        match s {
+            StyleArg::Toon => Style::Toon,
+            StyleArg::Ink => Style::Ink,
+            StyleArg::Posterize => Style::Posterize,
+        }
+    }
+}
+
+/// Flags shared by `stylize` and `roto`.
+#[derive(Debug, Args)]
+pub struct CommonArgs {
+    /// Read settings from this file (a run folder's rotograph.toml works); flags override it.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    #[command(flatten)]
+    pub extract: ExtractArgs,
+    #[command(flatten)]
+    pub img2img: Img2ImgArgs,
+}
+
+/// img2img flags, as Automatic1111 names them.
+#[derive(Debug, Args)]
+pub struct Img2ImgArgs {
+    /// Stylizer backend [default: toon].
+    #[arg(long, value_enum)]
+    pub backend: Option<BackendArg>,
+    /// Preset of the toon backend [default: toon].
+    #[arg(long, value_enum)]
+    pub style: Option<StyleArg>,
+    /// Prompt.
+    #[arg(long)]
+    pub prompt: Option<String>,
+    /// Negative prompt.
+    #[arg(long)]
+    pub negative_prompt: Option<String>,
+    /// Seed; -1 = random (recorded, and reused when the run resumes) [default: -1].
+    #[arg(long, allow_negative_numbers = true)]
+    pub seed: Option<i64>,
+    /// Variation seed [default: -1].
+    #[arg(long, allow_negative_numbers = true)]
+    pub subseed: Option<i64>,
+    /// Variation strength 0..1 [default: 0].
+    #[arg(long)]
+    pub subseed_strength: Option<f32>,
+    /// Denoising strength 0..1: how far frames move from the source (toon: abstraction
+    /// strength) [default: 0.75].
+    #[arg(long)]
+    pub denoise: Option<f32>,
+    /// Sampling steps [default: 20].
+    #[arg(long)]
+    pub steps: Option<u32>,
+    /// CFG scale [default: 7].
+    #[arg(long)]
+    pub cfg: Option<f32>,
+    /// Sampler [default: "Euler a"].
+    #[arg(long)]
+    pub sampler: Option<String>,
+    /// Images per batch [default: 1].
+    #[arg(long)]
+    pub batch_size: Option<u32>,
+    /// Number of batches [default: 1].
+    #[arg(long)]
+    pub batch_count: Option<u32>,
+    /// Folder of masks named like the frames: white = stylize, black = keep the source.
+    #[arg(long, value_name = "DIR")]
+    pub mask_dir: Option<PathBuf>,
+    /// Mask threshold 0..1 [default: 0.5].
+    #[arg(long)]
+    pub mask_threshold: Option<f32>,
+    /// Frames stylized at once [default: number of cores].
+    #[arg(long, short = 'j')]
+    pub jobs: Option<usize>,
+    /// Fit frames of other sizes to the first one instead of failing.
+    #[arg(long)]
+    pub allow_mixed_sizes: bool,
+}
+
+impl CommonArgs {
+    /// The effective settings: defaults, then `--config`, then the flags given.
+    pub fn settings(
+        &self,
+        input: Option<&Path>,
+        output: Option<&Path>,
+    ) -> rotograph::Result<Settings> {
+        let mut s = match &self.config {
+            Some(p) => Settings::load(p)?,
+            None => Settings::default(),
+        };
+        if let Some(i) = input {
+            s.input = Some(i.to_path_buf());
+        }
+        if let Some(o) = output {
+            s.output = Some(o.to_path_buf());
+        }
+        self.extract.apply(&mut s.extract);
+        let a = &self.img2img;
+        if let Some(b) = a.backend {
+            s.backend = match b {
+                BackendArg::Toon => "toon".into(),
+            };
+        }
+        set(&mut s.style, a.style.map(Style::from));
+        let p = &mut s.img2img;
+        set(&mut p.prompt, a.prompt.clone());
+        set(&mut p.negative_prompt, a.negative_prompt.clone());
+        set(&mut p.seed, a.seed);
+        set(&mut p.subseed, a.subseed);
+        set(&mut p.subseed_strength, a.subseed_strength);
+        set(&mut p.denoise, a.denoise);
+        set(&mut p.steps, a.steps);
+        set(&mut p.cfg, a.cfg);
+        set(&mut p.sampler, a.sampler.clone());
+        set(&mut p.batch_size, a.batch_size);
+        set(&mut p.batch_count, a.batch_count);
+        if a.mask_dir.is_some() {
+            s.mask_dir = a.mask_dir.clone();
+        }
+        set(&mut s.mask_threshold, a.mask_threshold);
+        set(&mut s.jobs, a.jobs);
+        s.allow_mixed_sizes |= a.allow_mixed_sizes;
+        s.validate()?;
+        Ok(s)
+    }
+}
+
+/// `rotograph stylize`.
+#[derive(Debug, Args)]
+pub struct StylizeCmd {
+    /// A video or a folder of frames.
+    pub input: Option<PathBuf>,
+    /// Output folder (a run folder: frames, rotograph.toml, manifest).
+    #[arg(short, long)]
+    pub output: PathBuf,
+    #[command(flatten)]
+    pub common: CommonArgs,
+}
+
+/// Encoding flags of `roto`.
+#[derive(Debug, Args)]
+pub struct RotoEncodeArgs {
+    /// Output frame rate [default: the extraction rate / --extract-nth-frame].
+    #[arg(long, value_parser = parse_rate)]
+    pub output_frame_rate: Option<f64>,
+    /// Quality: lower is better [default: 25].
+    #[arg(long, value_parser = clap::value_parser!(u32).range(0..=63))]
+    pub crf: Option<u32>,
+    /// Do not copy the source's audio.
+    #[arg(long)]
+    pub no_audio: bool,
+    #[command(flatten)]
+    pub timing: TimingArgs,
+}
+
+impl RotoEncodeArgs {
+    /// Overrides the encode settings with the flags given.
+    pub fn apply(&self, e: &mut EncodeSettings) {
+        if self.output_frame_rate.is_some() {
+            e.output_frame_rate = self.output_frame_rate;
+        }
+        set(&mut e.crf, self.crf);
+        if self.no_audio {
+            e.audio = false;
+        }
+        if self.timing.exposure.is_some() {
+            e.exposure = self.timing.exposure.clone();
+        }
+        set(&mut e.on, self.timing.on.map(|n| n as usize));
+    }
+}
+
+/// `rotograph roto`.
+#[derive(Debug, Args)]
+pub struct RotoCmd {
+    /// The source video.
+    pub input: Option<PathBuf>,
+    /// Output video (.mp4, .webm, .gif, .apng).
+    #[arg(short, long)]
+    pub output: PathBuf,
+    /// Run folder for the stylized frames [default: OUTPUT's name + .rotograph, beside it].
+    #[arg(long, value_name = "DIR")]
+    pub work_dir: Option<PathBuf>,
+    #[command(flatten)]
+    pub encode: RotoEncodeArgs,
+    #[command(flatten)]
+    pub common: CommonArgs,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fps_and_size_parsing() {
+        assert_eq!(parse_fps("12").unwrap(), FpsArg::Rate(12.0));
+        assert_eq!(parse_fps("source").unwrap(), FpsArg::Source);
+        match parse_fps("30000/1001").unwrap() {
+            FpsArg::Rate(r) => assert!((r - 29.97).abs() < 0.01),
+            _ => panic!(),
+        }
+        assert!(parse_fps("0").is_err());
+        assert!(parse_fps("fast").is_err());
+        assert_eq!(parse_size("512x288").unwrap(), (512, 288));
+        assert!(parse_size("512").is_err());
+        assert!(parse_size("0x5").is_err());
+    }
+
+    #[test]
+    fn flags_override_config() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = dir.path().join("c.toml");
+        std::fs::write(
+            &cfg,
+            "style = \"ink\"\n[img2img]\ndenoise = 0.3\nseed = 5\n",
+        )
+        .unwrap();
+        let cli = Cli::parse_from([
+            "rotograph",
+            "stylize",
+            "in",
+            "-o",
+            "out",
+            "--config",
+            cfg.to_str().unwrap(),
+            "--seed",
+            "9",
+        ]);
+        let Cmd::Stylize(a) = cli.cmd else { panic!() };
+        let s = a
+            .common
+            .settings(a.input.as_deref(), Some(&a.output))
+            .unwrap();
+        assert_eq!(s.style, Style::Ink);
+        assert_eq!(s.img2img.denoise, 0.3);
+        assert_eq!(s.img2img.seed, 9);
+    }
+}
