@@ -1,0 +1,388 @@
+//! End-to-end tests of the `rotograph` binary on the bundled sample clip, real media from
+//! `../shared/media` and generated clips.
+
+#[path = "../../rotograph/tests/common/mod.rs"]
+mod common;
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+fn bin() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_rotograph"));
+    c.stdin(Stdio::null());
+    c
+}
+
+fn run(args: &[&str]) -> Output {
+    bin().args(args).output().expect("rotograph runs")
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+fn pngs(dir: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "png"))
+        .collect();
+    v.sort();
+    v
+}
+
+fn leftovers(dir: &Path) -> Vec<String> {
+    fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".tmp") || n.starts_with('.'))
+        .collect()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// The final `done` JSON event of a `--json` run.
+fn done_report(o: &Output) -> serde_json::Value {
+    let text = String::from_utf8_lossy(&o.stdout);
+    let last = text
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|v| v["event"] == "done")
+        .unwrap_or_else(|| panic!("no done event in {text}\nstderr: {}", stderr(o)));
+    last["report"].clone()
+}
+
+/// A frame folder of `n` frames extracted from a real clip (or the bundled sample).
+fn real_frames(dir: &Path, n: usize, fps: &str) -> PathBuf {
+    let clip = common::shared("media/video/cockatoo.mp4").unwrap_or_else(common::sample_clip);
+    let out = dir.join("frames");
+    let o = run(&[
+        "extract",
+        s(&clip),
+        "-o",
+        s(&out),
+        "--fps",
+        fps,
+        "--max-frames",
+        &n.to_string(),
+    ]);
+    assert!(o.status.success(), "extract failed: {}", stderr(&o));
+    assert_eq!(pngs(&out).len(), n);
+    out
+}
+
+#[test]
+fn roto_on_the_sample_keeps_audio_and_timing() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("toon.mp4");
+    let o = run(&[
+        "roto",
+        s(&common::sample_clip()),
+        "-o",
+        s(&out),
+        "--fps",
+        "6",
+        "--duration",
+        "2",
+    ]);
+    assert!(o.status.success(), "roto failed: {}", stderr(&o));
+    assert_eq!(common::count_frames(&out), 12);
+    let v = common::stream_duration(&out, "v").expect("video stream");
+    let a = common::stream_duration(&out, "a").expect("the source audio survives roto");
+    assert!((v - 2.0).abs() < 0.2, "video lasts {v}");
+    assert!((a - v).abs() < 0.15, "audio {a} vs video {v}");
+    // The run folder is kept beside the output, with its settings.
+    let work = dir.path().join("toon.rotograph");
+    assert_eq!(pngs(&work).len(), 12);
+    assert!(work.join("rotograph.toml").is_file());
+    assert!(
+        leftovers(dir.path()).is_empty(),
+        "{:?}",
+        leftovers(dir.path())
+    );
+}
+
+#[test]
+fn rerun_renders_nothing_and_changed_denoise_rerenders() {
+    let dir = tempfile::tempdir().unwrap();
+    let frames = real_frames(dir.path(), 6, "4");
+    let out = dir.path().join("styled");
+    let go = |extra: &[&str]| {
+        let mut args = vec!["--json", "stylize", s(&frames), "-o", s(&out)];
+        args.extend_from_slice(extra);
+        let o = run(&args);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let r = done_report(&o);
+        (
+            r["rendered"].as_u64().unwrap(),
+            r["skipped"].as_u64().unwrap(),
+        )
+    };
+    assert_eq!(go(&[]), (6, 0));
+    let before = fs::read(out.join("00003.png")).unwrap();
+    assert_eq!(go(&[]), (0, 6), "unchanged settings render nothing");
+    assert_eq!(
+        go(&["--denoise", "0.3"]),
+        (6, 0),
+        "changed denoise re-renders"
+    );
+    assert_ne!(fs::read(out.join("00003.png")).unwrap(), before);
+    // Reading the run's own settings back gives the same settings: nothing to do.
+    let cfg = out.join("rotograph.toml");
+    let o = run(&["--json", "stylize", "--config", s(&cfg), "-o", s(&out)]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(done_report(&o)["rendered"], 0);
+}
+
+#[test]
+fn sigkill_then_rerun_gives_the_uninterrupted_frames() {
+    let dir = tempfile::tempdir().unwrap();
+    let frames = real_frames(dir.path(), 40, "10");
+    let clean = dir.path().join("clean");
+    let o = run(&["stylize", s(&frames), "-o", s(&clean), "--jobs", "1"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+
+    let killed = dir.path().join("killed");
+    let mut child = bin()
+        .args(["stylize", s(&frames), "-o", s(&killed), "--jobs", "1"])
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let t0 = Instant::now();
+    while (!killed.exists() || pngs(&killed).len() < 4) && t0.elapsed() < Duration::from_secs(60) {
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    let partial = pngs(&killed).len();
+    assert!(
+        (4..40).contains(&partial),
+        "the kill must land mid-run ({partial} of 40 frames done)"
+    );
+
+    let o = run(&[
+        "--json",
+        "stylize",
+        s(&frames),
+        "-o",
+        s(&killed),
+        "--jobs",
+        "1",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let r = done_report(&o);
+    assert!(
+        r["skipped"].as_u64().unwrap() >= (partial - 1) as u64,
+        "{r}"
+    );
+    let a = pngs(&clean);
+    let b = pngs(&killed);
+    assert_eq!(a.len(), b.len());
+    for (x, y) in a.iter().zip(&b) {
+        assert_eq!(x.file_name(), y.file_name());
+        assert!(
+            fs::read(x).unwrap() == fs::read(y).unwrap(),
+            "{} differs",
+            y.display()
+        );
+    }
+    assert!(leftovers(&killed).is_empty(), "{:?}", leftovers(&killed));
+}
+
+#[test]
+fn sigint_finishes_the_frame_in_flight_and_exits_130() {
+    let dir = tempfile::tempdir().unwrap();
+    let frames = real_frames(dir.path(), 30, "10");
+    let out = dir.path().join("out");
+    let child = bin()
+        .args(["stylize", s(&frames), "-o", s(&out), "--jobs", "1"])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let t0 = Instant::now();
+    while (!out.exists() || pngs(&out).len() < 3) && t0.elapsed() < Duration::from_secs(60) {
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    let st = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(130), "{}", stderr(&o));
+    let done = pngs(&out);
+    assert!(done.len() < 30, "stopped early");
+    for p in &done {
+        image::open(p).unwrap_or_else(|e| panic!("{} is not a whole PNG: {e}", p.display()));
+    }
+    assert!(leftovers(&out).is_empty(), "{:?}", leftovers(&out));
+    let o = run(&["stylize", s(&frames), "-o", s(&out), "--jobs", "1"]);
+    assert!(o.status.success());
+    assert_eq!(pngs(&out).len(), 30);
+}
+
+fn assert_bad_input(o: &Output, names: &str) {
+    let err = stderr(o);
+    assert_eq!(o.status.code(), Some(2), "exit code of: {err}");
+    assert!(err.contains(names), "`{names}` not named in: {err}");
+}
+
+#[test]
+fn bad_inputs_exit_2_and_name_the_culprit() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let out = d.join("out");
+
+    // A corrupt video.
+    let fake = d.join("holiday.mp4");
+    fs::write(&fake, b"this is not a video at all").unwrap();
+    for cmd in ["stylize", "roto", "extract"] {
+        let o = run(&[cmd, s(&fake), "-o", s(&d.join("x.mp4"))]);
+        assert_bad_input(&o, "holiday.mp4");
+    }
+
+    // Frame folders: a non-image file, an unreadable image, mixed sizes.
+    let frames = real_frames(d, 3, "4");
+    fs::write(frames.join("notes.txt"), "shot list").unwrap();
+    assert_bad_input(&run(&["stylize", s(&frames), "-o", s(&out)]), "notes.txt");
+    fs::remove_file(frames.join("notes.txt")).unwrap();
+
+    let bytes = fs::read(frames.join("00002.png")).unwrap();
+    fs::write(frames.join("00002.png"), &bytes[..bytes.len() / 3]).unwrap();
+    assert_bad_input(&run(&["stylize", s(&frames), "-o", s(&out)]), "00002.png");
+    fs::write(frames.join("00002.png"), &bytes).unwrap();
+
+    image::RgbImage::new(64, 48)
+        .save(frames.join("00004.png"))
+        .unwrap();
+    let o = run(&["stylize", s(&frames), "-o", s(&out)]);
+    assert_bad_input(&o, "00004.png");
+    assert!(stderr(&o).contains("--allow-mixed-sizes"), "{}", stderr(&o));
+    let o = run(&["stylize", s(&frames), "-o", s(&out), "--allow-mixed-sizes"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(pngs(&out).len(), 4);
+
+    // Masks of the wrong size.
+    let masks = d.join("masks");
+    fs::create_dir(&masks).unwrap();
+    for i in 1..=4 {
+        image::GrayImage::new(10, 10)
+            .save(masks.join(format!("{i:05}.png")))
+            .unwrap();
+    }
+    let o = run(&[
+        "stylize",
+        s(&frames),
+        "-o",
+        s(&d.join("masked")),
+        "--allow-mixed-sizes",
+        "--mask-dir",
+        s(&masks),
+    ]);
+    assert_bad_input(&o, "00001.png");
+
+    // Malformed settings.
+    let o = run(&[
+        "encode",
+        s(&frames),
+        "-o",
+        s(&d.join("a.mp4")),
+        "--exposure",
+        "1-3, x4",
+    ]);
+    assert_bad_input(&o, "column");
+    let o = run(&["encode", s(&frames), "-o", s(&d.join("a.xyz"))]);
+    assert_bad_input(&o, "xyz");
+    let o = run(&["stylize", s(&frames), "-o", s(&out), "--denoise", "1.5"]);
+    assert_bad_input(&o, "denoise");
+    let o = run(&["stylize", s(&frames), "-o", s(&out), "--size", "big"]);
+    assert_eq!(o.status.code(), Some(2));
+    let o = run(&["stylize", s(&d.join("nowhere")), "-o", s(&out)]);
+    assert_bad_input(&o, "nowhere");
+    let cfg = d.join("bad.toml");
+    fs::write(&cfg, "denoize = 0.4\n").unwrap();
+    let o = run(&["stylize", s(&frames), "-o", s(&out), "--config", s(&cfg)]);
+    assert_bad_input(&o, "denoize");
+}
+
+#[test]
+fn progress_is_plain_lines_off_a_terminal_and_json_on_request() {
+    let dir = tempfile::tempdir().unwrap();
+    let frames = real_frames(dir.path(), 3, "4");
+    let o = run(&["stylize", s(&frames), "-o", s(&dir.path().join("a"))]);
+    assert!(o.status.success());
+    let err = stderr(&o);
+    assert!(err.contains("stylize: 3 frames"), "{err}");
+    assert!(err.contains("3/3 frames"), "{err}");
+
+    let o = run(&[
+        "--json",
+        "stylize",
+        s(&frames),
+        "-o",
+        s(&dir.path().join("b")),
+    ]);
+    let events: Vec<serde_json::Value> = String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("every stdout line is JSON"))
+        .collect();
+    let frames_seen = events.iter().filter(|e| e["event"] == "frame").count();
+    assert_eq!(frames_seen, 3);
+    assert_eq!(events[0]["event"], "start");
+    assert_eq!(events[0]["total"], 3);
+
+    let o = run(&[
+        "--quiet",
+        "stylize",
+        s(&frames),
+        "-o",
+        s(&dir.path().join("c")),
+    ]);
+    assert!(o.status.success());
+    assert!(o.stderr.is_empty() && o.stdout.is_empty());
+}
+
+#[test]
+fn extract_then_encode_round_trip_on_a_real_clip() {
+    let Some(clip) = common::shared("media/video/bikes.mp4") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let frames = dir.path().join("f");
+    let o = run(&[
+        "extract",
+        s(&clip),
+        "-o",
+        s(&frames),
+        "--fps",
+        "10",
+        "--duration",
+        "3",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(pngs(&frames).len(), 30);
+    let out = dir.path().join("b.mp4");
+    let o = run(&["encode", s(&frames), "-o", s(&out), "--fps", "10"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(common::count_frames(&out), 30);
+    let v = common::stream_duration(&out, "v").unwrap();
+    assert!((v - 3.0).abs() <= 0.1, "{v}");
+    // On twos: every frame held twice.
+    let out2 = dir.path().join("twos.mp4");
+    let o = run(&[
+        "encode",
+        s(&frames),
+        "-o",
+        s(&out2),
+        "--fps",
+        "10",
+        "--on",
+        "2",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(common::count_frames(&out2), 60);
+}
