@@ -253,6 +253,8 @@ impl EncodeCmd {
 pub enum BackendArg {
     /// Classical cartoon stylizer, no model needed.
     Toon,
+    /// Frames pass unchanged (re-timing, resizing, holds).
+    None,
 }
 
 /// Presets of the toon backend.
@@ -367,6 +369,7 @@ impl CommonArgs {
         if let Some(b) = a.backend {
             s.backend = match b {
                 BackendArg::Toon => "toon".into(),
+                BackendArg::None => "none".into(),
             };
         }
         set(&mut s.style, a.style.map(Style::from));

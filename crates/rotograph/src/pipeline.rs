@@ -29,7 +29,7 @@ pub struct Settings {
     pub input: Option<PathBuf>,
     /// Output folder (stylize) or video (roto).
     pub output: Option<PathBuf>,
-    /// Backend: `toon` (default).
+    /// Backend: `toon` (default) or `none` (frames pass unchanged).
     pub backend: String,
     /// Preset of the toon backend.
     pub style: Style,
@@ -242,9 +242,10 @@ pub fn make_stylizer(settings: &Settings) -> Result<Box<dyn Stylizer>> {
             settings.style,
             settings.effective_jobs(),
         ))),
+        "none" => Ok(Box::new(crate::stylize::Passthrough)),
         other => Err(Error::setting(
             "backend",
-            format!("unknown backend `{other}`; available: toon"),
+            format!("unknown backend `{other}`; available: toon, none"),
         )),
     }
 }

@@ -157,6 +157,36 @@ pub trait Stylizer: Send + Sync {
     fn stylize(&self, request: &Img2ImgRequest<'_>) -> Result<Vec<RgbaImage>>;
 }
 
+/// The `none` backend: returns the init image unchanged. It makes `roto` a pure re-timing and
+/// resizing tool (holds, exposure sheets, on twos for live action) and measures the pipeline's
+/// own cost.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Passthrough;
+
+impl Stylizer for Passthrough {
+    fn name(&self) -> &str {
+        "none"
+    }
+    fn ignored_fields(&self) -> &[&'static str] {
+        &[
+            "prompt",
+            "negative_prompt",
+            "seed",
+            "subseed",
+            "steps",
+            "cfg",
+            "sampler",
+            "batch_size/batch_count",
+        ]
+    }
+    fn max_parallel_frames(&self) -> usize {
+        usize::MAX
+    }
+    fn stylize(&self, request: &Img2ImgRequest<'_>) -> Result<Vec<RgbaImage>> {
+        Ok(vec![request.init.clone()])
+    }
+}
+
 /// Keeps the init image's pixels where the mask is below `threshold` (0..=1) and the stylized
 /// pixels elsewhere. Both images must have the same size as the mask.
 pub fn apply_mask(stylized: &mut RgbaImage, init: &RgbaImage, mask: &GrayImage, threshold: f32) {
