@@ -17,3 +17,8 @@ pub mod video;
 pub use error::{Error, Result};
 pub use frames::{Frame, FrameInfo, FrameSource};
 pub use progress::{Event, NoProgress, Progress};
+
+/// The README's Rust examples, compiled as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+pub struct ReadmeDoctests;
