@@ -33,6 +33,8 @@ pub struct VideoSource {
     /// Seconds between delivered frames, when known.
     step: Option<f64>,
     len_hint: Option<usize>,
+    /// What ffmpeg complained about while still finishing successfully.
+    warning: Option<String>,
 }
 
 fn check_options(opts: &ExtractOptions) -> Result<()> {
@@ -101,7 +103,9 @@ pub(super) fn filter_chain(
 ) -> Vec<String> {
     let mut chain = Vec::new();
     if let Some(f) = opts.fps {
-        chain.push(format!("fps={f}"));
+        // round=up: output frame k shows the source frame on screen at time k/fps (the last one
+        // starting at or before it), which is what `FrameInfo::time` reports.
+        chain.push(format!("fps={f}:round=up"));
     }
     if opts.extract_nth_frame > 1 {
         chain.push(format!("select=not(mod(n\\,{}))", opts.extract_nth_frame));
@@ -233,12 +237,20 @@ impl VideoSource {
             start: opts.start.unwrap_or(0.0),
             step,
             len_hint,
+            warning: None,
         })
     }
 
     /// What the probe found.
     pub fn info(&self) -> &VideoInfo {
         &self.info
+    }
+
+    /// ffmpeg's complaints when it finished the stream despite errors (a damaged or truncated
+    /// file): the frames it delivered were decodable, but some may be missing. Known once
+    /// [`FrameSource::next_frame`] returned `None`.
+    pub fn decode_warning(&self) -> Option<&str> {
+        self.warning.as_deref()
     }
 
     /// Stops ffmpeg early (enough frames read).
@@ -286,6 +298,9 @@ impl VideoSource {
                 &self.path,
                 format!("no frame could be decoded; ffmpeg said:\n{tail}"),
             ));
+        }
+        if !tail.is_empty() {
+            self.warning = Some(tail);
         }
         Ok(())
     }
@@ -386,6 +401,15 @@ pub fn extract(
         });
         count += 1;
     }
+    if let Some(w) = source.decode_warning() {
+        progress.event(Event::Warning {
+            message: format!(
+                "{}: ffmpeg reported problems while decoding (the file may be damaged or cut \
+                 short); the {count} frames it delivered were kept:\n{w}",
+                video.display()
+            ),
+        });
+    }
     if count == 0 && opts.max_frames != Some(0) {
         return Err(Error::bad_input(
             video,
@@ -415,7 +439,10 @@ mod tests {
     #[test]
     fn chains() {
         let mut o = ExtractOptions::default();
-        assert_eq!(filter_chain(&o, (64, 64), (64, 64), false), ["fps=12"]);
+        assert_eq!(
+            filter_chain(&o, (64, 64), (64, 64), false),
+            ["fps=12:round=up"]
+        );
         o.fps = None;
         o.extract_nth_frame = 3;
         o.fit = Fit::Pad;

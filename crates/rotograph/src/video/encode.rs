@@ -155,12 +155,13 @@ struct AudioPlan {
 ///
 /// Dropping an encoder without finishing stops ffmpeg and leaves nothing at the output path.
 pub struct Encoder {
+    // Field order matters for drop: close the pipe and stop ffmpeg before the temp file goes.
+    stdin: Option<ChildStdin>,
+    process: Option<Process>,
+    temp: TempFile,
     out: PathBuf,
     container: Container,
     muxer: &'static str,
-    temp: TempFile,
-    process: Option<Process>,
-    stdin: Option<ChildStdin>,
     width: u32,
     height: u32,
     alpha: bool,
@@ -266,12 +267,12 @@ impl Encoder {
         let stdin = process.take_stdin();
         let channels = if alpha { 4 } else { 3 };
         Ok(Encoder {
+            stdin,
+            process: Some(process),
+            temp,
             out: out.to_path_buf(),
             container,
             muxer,
-            temp,
-            process: Some(process),
-            stdin,
             width,
             height,
             alpha,

@@ -30,8 +30,7 @@ pub fn probe(path: &Path) -> Result<VideoInfo> {
     let out = run_output(Tool::Ffprobe, &args)?;
     let stderr = String::from_utf8_lossy(&out.stderr);
     if !out.status.success() {
-        let msg = tail_of(&stderr);
-        let msg = strip_path_prefix(&msg, path);
+        let msg = tail_of(&stderr).replace('\n', "; ");
         return Err(Error::bad_input(
             path,
             format!(
@@ -40,7 +39,7 @@ pub fn probe(path: &Path) -> Result<VideoInfo> {
                 if msg.is_empty() {
                     "ffprobe could not read it"
                 } else {
-                    msg
+                    &msg
                 }
             ),
         ));
@@ -52,18 +51,6 @@ pub fn probe(path: &Path) -> Result<VideoInfo> {
         )
     })?;
     parse_probe(path, &json)
-}
-
-/// ffprobe prefixes its message with the input as given (`file:<path>: ...`); drop that.
-fn strip_path_prefix<'a>(msg: &'a str, path: &Path) -> &'a str {
-    let arg = file_arg(path);
-    let arg = arg.to_string_lossy();
-    let p = path.to_string_lossy();
-    msg.strip_prefix(arg.as_ref())
-        .or_else(|| msg.strip_prefix(p.as_ref()))
-        .and_then(|m| m.strip_prefix(": "))
-        .unwrap_or(msg)
-        .trim()
 }
 
 fn str_field<'a>(v: &'a Value, key: &str) -> Option<&'a str> {

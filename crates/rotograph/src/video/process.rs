@@ -77,15 +77,44 @@ pub(crate) fn run_output(tool: Tool, args: &[OsString]) -> Result<Output> {
     cmd.output().map_err(|e| spawn_error(shown, e))
 }
 
-/// The last non-empty lines of ffmpeg's stderr, joined.
+/// One line of ffmpeg's stderr without the noise: the `[h264 @ 0x55d1...] ` context prefix and
+/// the `file:<path>: ` prefix (errors already name the file).
+pub(crate) fn tidy_line(line: &str) -> &str {
+    let mut l = line.trim();
+    if l.starts_with('[') {
+        if let Some(end) = l.find("] ") {
+            if l[..end].contains(" @ 0x") {
+                l = l[end + 2..].trim_start();
+            }
+        }
+    }
+    if let Some(rest) = l.strip_prefix("file:") {
+        if let Some(i) = rest.find(": ") {
+            l = &rest[i + 2..];
+        }
+    }
+    l
+}
+
+/// Keeps the last [`TAIL_LINES`] distinct-from-previous lines.
+fn push_line(tail: &mut VecDeque<String>, raw: &str) {
+    let line = tidy_line(raw);
+    if line.is_empty() || tail.back().is_some_and(|last| last == line) {
+        return;
+    }
+    if tail.len() == TAIL_LINES {
+        tail.pop_front();
+    }
+    tail.push_back(line.chars().take(500).collect());
+}
+
+/// The last non-empty lines of ffmpeg's stderr (tidied, repeats dropped), joined by newlines.
 pub(crate) fn tail_of(text: &str) -> String {
-    let lines: Vec<&str> = text
-        .lines()
-        .map(str::trim_end)
-        .filter(|l| !l.is_empty())
-        .collect();
-    let start = lines.len().saturating_sub(TAIL_LINES);
-    lines[start..].join("\n")
+    let mut tail = VecDeque::new();
+    for line in text.lines() {
+        push_line(&mut tail, line);
+    }
+    Vec::from(tail).join("\n")
 }
 
 /// A running ffmpeg whose stderr is read in a thread (keeping the last lines) so the process
@@ -122,18 +151,11 @@ impl Process {
                     if n == 0 {
                         break;
                     }
-                    let text = String::from_utf8_lossy(&line);
-                    let text = text.trim_end();
-                    if !text.is_empty() {
-                        if tail.len() == TAIL_LINES {
-                            tail.pop_front();
-                        }
-                        tail.push_back(text.chars().take(500).collect());
-                    }
+                    push_line(&mut tail, &String::from_utf8_lossy(&line));
                     line.clear();
                 }
                 // Drain anything left so the writer never blocks.
-                let _ = std::io::copy(&mut reader.take(u64::MAX), &mut std::io::sink());
+                let _ = std::io::copy(&mut reader, &mut std::io::sink());
                 Vec::from(tail).join("\n")
             })
         });
@@ -233,6 +255,20 @@ mod tests {
         let t = tail_of(&text);
         assert_eq!(t.lines().count(), TAIL_LINES);
         assert!(t.ends_with("line 29"));
+    }
+
+    #[test]
+    fn lines_are_tidied() {
+        assert_eq!(
+            tidy_line("[mov,mp4,m4a @ 0x55bf8e3de180] moov atom not found"),
+            "moov atom not found"
+        );
+        assert_eq!(
+            tidy_line("file:/tmp/a b.mp4: Invalid data found"),
+            "Invalid data found"
+        );
+        assert_eq!(tidy_line("[out] plain"), "[out] plain");
+        assert_eq!(tail_of("a\na\nb\n"), "a\nb");
     }
 
     #[test]
