@@ -8,6 +8,7 @@ use crate::frames::{
 };
 use crate::progress::{Event, Progress};
 use image::RgbaImage;
+use rayon::prelude::*;
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::ChildStdout;
@@ -358,10 +359,70 @@ impl FrameSource for VideoSource {
     }
 }
 
+/// Decodes on a reader thread while PNGs are encoded and written in parallel batches; frames are
+/// reported in order. Returns the number written.
+fn write_frames(
+    source: &mut VideoSource,
+    out_dir: &Path,
+    pattern: &str,
+    progress: &dyn Progress,
+    stage: &str,
+) -> Result<usize> {
+    let batch_len = rayon::current_num_threads().clamp(1, 16) * 2;
+    std::thread::scope(|scope| {
+        let (tx, rx) = crossbeam_channel::bounded(batch_len);
+        scope.spawn(move || {
+            while let Some(item) = source.next_frame().transpose() {
+                let failed = item.is_err();
+                if tx.send(item).is_err() || failed {
+                    break;
+                }
+            }
+        });
+        let mut count = 0;
+        loop {
+            if progress.should_stop() {
+                // Dropping the receiver stops the reader thread.
+                return Err(Error::Interrupted);
+            }
+            let mut batch = Vec::with_capacity(batch_len);
+            match rx.recv() {
+                Ok(item) => batch.push(item?),
+                Err(_) => break,
+            }
+            while batch.len() < batch_len {
+                match rx.try_recv() {
+                    Ok(item) => batch.push(item?),
+                    Err(_) => break,
+                }
+            }
+            let written: Vec<Result<String>> = batch
+                .par_iter()
+                .map(|(info, frame)| {
+                    let name = format_pattern(pattern, info.index + 1)?;
+                    write_png(&out_dir.join(&name), frame)?;
+                    Ok(name)
+                })
+                .collect();
+            for ((info, _), name) in batch.iter().zip(written) {
+                progress.event(Event::Frame {
+                    stage: stage.to_string(),
+                    index: info.index as u64,
+                    name: name?,
+                    skipped: false,
+                });
+                count += 1;
+            }
+        }
+        Ok(count)
+    })
+}
+
 /// Extracts frames of a video into `out_dir` as PNG named by `pattern`; returns the count.
 ///
-/// Each PNG is written atomically. Progress is reported as stage `extract`; a stop request ends
-/// with [`Error::Interrupted`] after the frame in flight.
+/// Each PNG is written atomically; PNG encoding runs in parallel with decoding. Progress is
+/// reported as stage `extract`; a stop request ends with [`Error::Interrupted`] once the frames
+/// in flight are written (and reported).
 pub fn extract(
     video: &Path,
     out_dir: &Path,
@@ -383,24 +444,7 @@ pub fn extract(
         stage: stage.clone(),
         total: source.len_hint().map(|n| n as u64),
     });
-    let mut count = 0;
-    loop {
-        if progress.should_stop() {
-            return Err(Error::Interrupted);
-        }
-        let Some((info, frame)) = source.next_frame()? else {
-            break;
-        };
-        let name = format_pattern(pattern, info.index + 1)?;
-        write_png(&out_dir.join(&name), &frame)?;
-        progress.event(Event::Frame {
-            stage: stage.clone(),
-            index: info.index as u64,
-            name,
-            skipped: false,
-        });
-        count += 1;
-    }
+    let count = write_frames(&mut source, out_dir, pattern, progress, &stage)?;
     if let Some(w) = source.decode_warning() {
         progress.event(Event::Warning {
             message: format!(

@@ -6,6 +6,7 @@ use crate::error::{Error, Result};
 use crate::frames::{image_header, list_frames, read_frame, Exposure, Frame};
 use crate::progress::{Event, Progress};
 use crate::run::TempFile;
+use rayon::prelude::*;
 use std::ffi::OsString;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -483,45 +484,72 @@ pub fn encode_folder(
         stage: stage.clone(),
         total: Some((sheet.len() * hold) as u64),
     });
-    let mut cached: Option<(usize, Frame)> = None;
-    let mut index = 0u64;
+    // Consecutive repeats of one source frame are one run: decoded once, sent `times` times.
+    let mut runs: Vec<(usize, usize)> = Vec::new();
     for &number in &sheet.0 {
-        if progress.should_stop() {
-            return Err(Error::Interrupted);
+        match runs.last_mut() {
+            Some((n, times)) if *n == number => *times += hold,
+            _ => runs.push((number, hold)),
         }
-        let path = &files[number - 1];
-        let frame = match cached.take() {
-            Some((n, f)) if n == number => f,
-            _ => read_frame(path)?,
-        };
-        if frame.size() != size {
-            return Err(Error::bad_input(
-                path,
-                format!(
-                    "changed size while encoding ({}x{} instead of {}x{})",
-                    frame.size().0,
-                    frame.size().1,
-                    size.0,
-                    size.1
-                ),
-            ));
-        }
-        encoder.push_times(&frame, hold)?;
-        let name = path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        for _ in 0..hold {
-            progress.event(Event::Frame {
-                stage: stage.clone(),
-                index,
-                name: name.clone(),
-                skipped: false,
-            });
-            index += 1;
-        }
-        cached = Some((number, frame));
     }
+    let batch_len = rayon::current_num_threads().clamp(1, 16) * 2;
+    std::thread::scope(|scope| -> Result<()> {
+        // PNGs are decoded in parallel batches on a reader thread, delivered in order.
+        let (tx, rx) = crossbeam_channel::bounded::<Result<Frame>>(batch_len);
+        let (files, runs) = (&files, &runs);
+        scope.spawn(move || {
+            for chunk in runs.chunks(batch_len) {
+                let decoded: Vec<Result<Frame>> = chunk
+                    .par_iter()
+                    .map(|&(number, _)| read_frame(&files[number - 1]))
+                    .collect();
+                for item in decoded {
+                    let failed = item.is_err();
+                    if tx.send(item).is_err() || failed {
+                        return;
+                    }
+                }
+            }
+        });
+        let mut index = 0u64;
+        for &(number, times) in runs {
+            if progress.should_stop() {
+                return Err(Error::Interrupted);
+            }
+            let path = &files[number - 1];
+            let frame = rx.recv().map_err(|_| Error::Ffmpeg {
+                path: out.to_path_buf(),
+                message: "the frame reader stopped unexpectedly".into(),
+            })??;
+            if frame.size() != size {
+                return Err(Error::bad_input(
+                    path,
+                    format!(
+                        "changed size while encoding ({}x{} instead of {}x{})",
+                        frame.size().0,
+                        frame.size().1,
+                        size.0,
+                        size.1
+                    ),
+                ));
+            }
+            encoder.push_times(&frame, times)?;
+            let name = path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            for _ in 0..times {
+                progress.event(Event::Frame {
+                    stage: stage.clone(),
+                    index,
+                    name: name.clone(),
+                    skipped: false,
+                });
+                index += 1;
+            }
+        }
+        Ok(())
+    })?;
     encoder.finish()?;
     progress.event(Event::Finish { stage });
     Ok(())
