@@ -5,9 +5,11 @@ mod exposure;
 mod fit;
 mod folder;
 
-pub use exposure::Exposure;
-pub use fit::{fit_image, fitted_size, round_to_multiple, Fit};
-pub use folder::{is_run_file, list_frames, FolderOptions, FolderSource};
+pub use exposure::{Exposure, MAX_EXPOSURE_FRAMES};
+pub use fit::{fit_frame, fit_image, fitted_size, round_to_multiple, Fit};
+pub use folder::{
+    image_header, is_run_file, list_frames, natural_cmp, FolderOptions, FolderSource,
+};
 
 use crate::error::{Error, Result};
 use image::RgbaImage;

@@ -1,12 +1,21 @@
 //! ffmpeg process plumbing: locating the binaries, probing, decoding to raw RGB(A) through a pipe,
 //! encoding H.264 / VP9-with-alpha / GIF / APNG, and muxing the source audio.
-// STUB: to be implemented (issue 2, frames & video helper).
+//!
+//! The binaries are `ffmpeg` and `ffprobe` on the `PATH`, or the paths in `ROTOGRAPH_FFMPEG` /
+//! `ROTOGRAPH_FFPROBE` (read at every start of a process).
 
-use crate::error::Result;
-use crate::frames::{Exposure, Fit, Frame, FrameInfo, FrameSource};
-use crate::progress::Progress;
+mod decode;
+mod encode;
+mod probe;
+mod process;
+
+pub use decode::{extract, VideoSource};
+pub use encode::{encode_folder, Encoder};
+pub use probe::probe;
+
+use crate::frames::{Exposure, Fit};
 use serde::{Deserialize, Serialize};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 /// What `ffprobe` tells about a video.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -78,14 +87,6 @@ pub enum Container {
     Apng,
 }
 
-impl Container {
-    /// Picks the container from a file extension; the error lists the accepted ones.
-    pub fn from_path(path: &Path) -> Result<Self> {
-        let _ = path;
-        unimplemented!()
-    }
-}
-
 /// How frames are encoded into a video.
 #[derive(Debug, Clone, PartialEq)]
 pub struct EncodeOptions {
@@ -120,94 +121,4 @@ impl Default for EncodeOptions {
             container: None,
         }
     }
-}
-
-/// Runs `ffprobe` on a video. A missing ffprobe is [`crate::Error::FfmpegMissing`]; a file that is
-/// not a video is [`crate::Error::BadInput`].
-pub fn probe(path: &Path) -> Result<VideoInfo> {
-    let _ = path;
-    unimplemented!()
-}
-
-/// Decodes a video into frames through an ffmpeg raw pipe.
-pub struct VideoSource {
-    _private: (),
-}
-
-impl VideoSource {
-    /// Probes the video and starts ffmpeg.
-    pub fn open(path: &Path, opts: &ExtractOptions) -> Result<Self> {
-        let _ = (path, opts);
-        unimplemented!()
-    }
-
-    /// What the probe found.
-    pub fn info(&self) -> &VideoInfo {
-        unimplemented!()
-    }
-}
-
-impl FrameSource for VideoSource {
-    fn len_hint(&self) -> Option<usize> {
-        unimplemented!()
-    }
-    fn frame_size(&self) -> (u32, u32) {
-        unimplemented!()
-    }
-    fn next_frame(&mut self) -> Result<Option<(FrameInfo, Frame)>> {
-        unimplemented!()
-    }
-}
-
-/// Extracts frames of a video into `out_dir` as PNG named by `pattern`; returns the count.
-pub fn extract(
-    video: &Path,
-    out_dir: &Path,
-    opts: &ExtractOptions,
-    pattern: &str,
-    progress: &dyn Progress,
-) -> Result<usize> {
-    let _ = (video, out_dir, opts, pattern, progress);
-    unimplemented!()
-}
-
-/// Streams frames into ffmpeg; the output appears (atomically) on [`Encoder::finish`].
-pub struct Encoder {
-    _private: (),
-}
-
-impl Encoder {
-    /// Starts ffmpeg for `out` with frames of `width` x `height` (with alpha when `alpha`).
-    pub fn start(
-        out: &Path,
-        opts: &EncodeOptions,
-        width: u32,
-        height: u32,
-        alpha: bool,
-    ) -> Result<Self> {
-        let _ = (out, opts, width, height, alpha);
-        unimplemented!()
-    }
-
-    /// Sends one frame (held `on` times when set in the options).
-    pub fn push(&mut self, frame: &Frame) -> Result<()> {
-        let _ = frame;
-        unimplemented!()
-    }
-
-    /// Closes the pipe, waits for ffmpeg, muxes audio, and renames the result into place.
-    pub fn finish(self) -> Result<()> {
-        unimplemented!()
-    }
-}
-
-/// Encodes a folder of frames (natural order, exposure sheet applied) into `out`.
-pub fn encode_folder(
-    dir: &Path,
-    out: &Path,
-    opts: &EncodeOptions,
-    progress: &dyn Progress,
-) -> Result<()> {
-    let _ = (dir, out, opts, progress);
-    unimplemented!()
 }
