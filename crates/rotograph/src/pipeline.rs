@@ -599,10 +599,14 @@ fn process_frame(
 
 /// Opens (or resumes) the run folder `dir` for `settings`: reuses seeds recorded there when the
 /// settings ask for random ones, writes the effective settings, and returns the folder.
-pub fn open_run(dir: &Path, settings: &mut Settings) -> Result<RunFolder> {
-    let previous = RunFolder::previous_settings(dir)
-        .and_then(|t| Settings::from_toml(&t, &dir.join(run::SETTINGS_NAME)).ok());
-    settings.resolve_seeds(previous.as_ref());
+/// Seeds are resolved only for backends that use them, so that a seedless backend's settings stay
+/// as the user wrote them.
+pub fn open_run(dir: &Path, settings: &mut Settings, stylizer: &dyn Stylizer) -> Result<RunFolder> {
+    if !stylizer.ignored_fields().contains(&"seed") {
+        let previous = RunFolder::previous_settings(dir)
+            .and_then(|t| Settings::from_toml(&t, &dir.join(run::SETTINGS_NAME)).ok());
+        settings.resolve_seeds(previous.as_ref());
+    }
     settings.validate()?;
     RunFolder::open(dir, &settings.to_toml())
 }
@@ -622,7 +626,7 @@ pub fn stylize(
     let stylizer = make_stylizer(&settings)?;
     let source = frames::open_source(input, &settings.folder_options(), &settings.extract)?;
     check_not_inside(input, output)?;
-    let run = open_run(output, &mut settings)?;
+    let run = open_run(output, &mut settings, stylizer.as_ref())?;
     stylize_source(source, &run, &settings, stylizer.as_ref(), progress, None)
 }
 
@@ -702,7 +706,7 @@ pub fn roto(
         enc_opts.audio_start = settings.extract.start;
         enc_opts.audio_duration = settings.extract.duration;
     }
-    let run = open_run(work_dir, &mut settings)?;
+    let run = open_run(work_dir, &mut settings, stylizer.as_ref())?;
 
     let report = if let Some(exposure) = exposure {
         // An exposure sheet needs random access: stylize first, then encode the folder.
@@ -849,10 +853,10 @@ mod tests {
     fn renders_in_order_then_resumes_and_rerenders_on_change() {
         let dir = tempfile::tempdir().unwrap();
         let mut s = settings(3);
-        let run = open_run(dir.path(), &mut s).unwrap();
         let st = Invert {
             calls: AtomicUsize::new(0),
         };
+        let run = open_run(dir.path(), &mut s, &st).unwrap();
         let order = Mutex::new(Vec::new());
         let mut sink = |i: &FrameInfo, f: &Frame| {
             order
@@ -879,7 +883,7 @@ mod tests {
 
         // Changed denoise: everything re-rendered.
         s.img2img.denoise = 0.5;
-        let run = open_run(dir.path(), &mut s).unwrap();
+        let run = open_run(dir.path(), &mut s, &st).unwrap();
         let r = stylize_source(source(9), &run, &s, &st, &NoProgress, None).unwrap();
         assert_eq!((r.rendered, r.skipped), (9, 0));
     }
@@ -887,15 +891,24 @@ mod tests {
     #[test]
     fn random_seed_is_recorded_and_reused() {
         let dir = tempfile::tempdir().unwrap();
+        let st = Invert {
+            calls: AtomicUsize::new(0),
+        };
         let mut s = settings(1);
         s.img2img.seed = -1;
-        open_run(dir.path(), &mut s).unwrap();
+        open_run(dir.path(), &mut s, &st).unwrap();
         assert!(s.img2img.seed >= 0);
         let mut again = settings(1);
         again.img2img.seed = -1;
-        open_run(dir.path(), &mut again).unwrap();
+        open_run(dir.path(), &mut again, &st).unwrap();
         assert_eq!(again.img2img.seed, s.img2img.seed);
         assert_eq!(again.render_hash(), s.render_hash());
+        // A seedless backend keeps -1 as written.
+        let dir = tempfile::tempdir().unwrap();
+        let mut none = settings(1);
+        none.img2img.seed = -1;
+        open_run(dir.path(), &mut none, &crate::stylize::Passthrough).unwrap();
+        assert_eq!(none.img2img.seed, -1);
     }
 
     struct StopAfter(AtomicUsize);
@@ -910,10 +923,10 @@ mod tests {
     fn stop_request_keeps_finished_frames_and_resume_completes() {
         let dir = tempfile::tempdir().unwrap();
         let mut s = settings(2);
-        let run = open_run(dir.path(), &mut s).unwrap();
         let st = Invert {
             calls: AtomicUsize::new(0),
         };
+        let run = open_run(dir.path(), &mut s, &st).unwrap();
         let err = stylize_source(
             source(20),
             &run,
@@ -935,10 +948,10 @@ mod tests {
     fn source_error_is_returned() {
         let dir = tempfile::tempdir().unwrap();
         let mut s = settings(2);
-        let run = open_run(dir.path(), &mut s).unwrap();
         let st = Invert {
             calls: AtomicUsize::new(0),
         };
+        let run = open_run(dir.path(), &mut s, &st).unwrap();
         let src = Box::new(MemSource {
             frames: clip(10),
             next: 0,
@@ -964,10 +977,10 @@ mod tests {
         }
         let mut s = settings(1);
         s.mask_dir = Some(masks.path().to_path_buf());
-        let run = open_run(dir.path(), &mut s).unwrap();
         let st = Invert {
             calls: AtomicUsize::new(0),
         };
+        let run = open_run(dir.path(), &mut s, &st).unwrap();
         stylize_source(source(3), &run, &s, &st, &NoProgress, None).unwrap();
         let f = frames::read_frame(&dir.path().join("00002.png")).unwrap();
         assert_eq!(
@@ -982,7 +995,7 @@ mod tests {
             .save(masks.path().join("00003.png"))
             .unwrap();
         let dir2 = tempfile::tempdir().unwrap();
-        let run = open_run(dir2.path(), &mut s).unwrap();
+        let run = open_run(dir2.path(), &mut s, &st).unwrap();
         let err = stylize_source(source(3), &run, &s, &st, &NoProgress, None).unwrap_err();
         assert!(err.to_string().contains("00003.png"), "{err}");
         assert_eq!(err.exit_code(), 2);
