@@ -734,6 +734,10 @@ fn text_file_named_mp4_is_bad_input() {
             "{msg}"
         );
     }
+    assert!(
+        !d.path().join("f").exists(),
+        "no output folder for a bad input"
+    );
     let e = probe(&d.path().join("missing.mp4")).unwrap_err();
     assert_eq!(e.exit_code(), EXIT_BAD_INPUT);
 }
