@@ -445,6 +445,81 @@ fn alpha_survives_png_webm_png() {
 }
 
 #[test]
+fn alpha_video_pads_with_transparent_bars() {
+    let d = tempfile::tempdir().unwrap();
+    let frames = d.path().join("rgba");
+    alpha_frames(&frames, 2);
+    let out = d.path().join("alpha.webm");
+    encode_folder(&frames, &out, &EncodeOptions::default(), &NoProgress).unwrap();
+    let opts = ExtractOptions {
+        size: Some((128, 128)),
+        fit: Fit::Pad,
+        ..every_frame()
+    };
+    let mut src = VideoSource::open(&out, &opts).unwrap();
+    let f = all_frames(&mut src).remove(0);
+    assert_eq!(f.size(), (128, 128));
+    // 128x96 in 128x128: 16-pixel bars above and below, transparent.
+    for (x, y) in [(10, 2), (100, 5), (10, 125), (100, 122)] {
+        assert!(
+            f.image.get_pixel(x, y)[3] <= 8,
+            "({x},{y}) {:?}",
+            f.image.get_pixel(x, y)
+        );
+    }
+    // The opaque quadrant (bottom right) stays opaque.
+    assert!(f.image.get_pixel(100, 90)[3] >= 247);
+}
+
+#[test]
+fn h264_keeps_colours() {
+    let d = tempfile::tempdir().unwrap();
+    let out = d.path().join("colours.mp4");
+    let colours = [
+        [220u8, 30, 40],
+        [30, 200, 60],
+        [40, 60, 210],
+        [128, 128, 128],
+    ];
+    let img = RgbaImage::from_fn(128, 64, |x, _| {
+        let c = colours[(x / 32) as usize];
+        Rgba([c[0], c[1], c[2], 255])
+    });
+    let mut enc = Encoder::start(&out, &EncodeOptions::default(), 128, 64, false).unwrap();
+    for _ in 0..4 {
+        enc.push(&Frame::opaque(img.clone())).unwrap();
+    }
+    enc.finish().unwrap();
+    let mut src = VideoSource::open(&out, &every_frame()).unwrap();
+    let back = all_frames(&mut src);
+    assert_eq!(back.len(), 4);
+    for (i, c) in colours.iter().enumerate() {
+        let p = back[2].image.get_pixel(16 + 32 * i as u32, 32);
+        for k in 0..3 {
+            assert!(p[k].abs_diff(c[k]) <= 10, "colour {i}: {p:?} vs {c:?}");
+        }
+    }
+}
+
+#[test]
+fn paths_with_colons_spaces_and_dashes() {
+    let d = tempfile::tempdir().unwrap();
+    let dir = d.path().join("take: 1");
+    fs::create_dir_all(&dir).unwrap();
+    let c = dir.join("-clip one.mp4");
+    make_clip(&c, 1.0, 10, 64, 48, false);
+    assert_eq!(probe(&c).unwrap().width, 64);
+    let frames = dir.join("frames");
+    assert_eq!(
+        extract(&c, &frames, &every_frame(), "%05d.png", &NoProgress).unwrap(),
+        10
+    );
+    let out = dir.join("out: final.webm");
+    encode_folder(&frames, &out, &EncodeOptions::default(), &NoProgress).unwrap();
+    assert_eq!(count_frames(&out), 10);
+}
+
+#[test]
 fn gif_and_apng_have_every_frame() {
     let d = tempfile::tempdir().unwrap();
     let frames = d.path().join("rgba");
@@ -659,6 +734,10 @@ fn text_file_named_mp4_is_bad_input() {
             "{msg}"
         );
     }
+    assert!(
+        !d.path().join("f").exists(),
+        "no output folder for a bad input"
+    );
     let e = probe(&d.path().join("missing.mp4")).unwrap_err();
     assert_eq!(e.exit_code(), EXIT_BAD_INPUT);
 }

@@ -437,8 +437,8 @@ pub fn extract(
             "the output must be a folder, but a file of that name exists; choose another folder",
         ));
     }
-    std::fs::create_dir_all(out_dir).map_err(|e| Error::io(out_dir, e))?;
     let mut source = VideoSource::open(video, opts)?;
+    std::fs::create_dir_all(out_dir).map_err(|e| Error::io(out_dir, e))?;
     let stage = "extract".to_string();
     progress.event(Event::Start {
         stage: stage.clone(),

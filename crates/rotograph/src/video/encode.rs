@@ -155,6 +155,8 @@ struct AudioPlan {
 /// Streams frames into ffmpeg; the output appears (atomically) on [`Encoder::finish`].
 ///
 /// Dropping an encoder without finishing stops ffmpeg and leaves nothing at the output path.
+/// The encoder holds frames `on` times but does not apply `exposure` (it receives frames in
+/// order); [`encode_folder`] applies exposure sheets.
 pub struct Encoder {
     // Field order matters for drop: close the pipe and stop ffmpeg before the temp file goes.
     stdin: Option<ChildStdin>,
@@ -478,7 +480,12 @@ pub fn encode_folder(
     };
     // With a sheet each entry is one output frame; without, the encoder holds frames `on` times.
     let hold = if opts.exposure.is_some() { 1 } else { opts.on };
-    let mut encoder = Encoder::start(out, opts, size.0, size.1, alpha)?;
+    let encoder_opts = EncodeOptions {
+        on: 1,
+        exposure: None,
+        ..opts.clone()
+    };
+    let mut encoder = Encoder::start(out, &encoder_opts, size.0, size.1, alpha)?;
     let stage = "encode".to_string();
     progress.event(Event::Start {
         stage: stage.clone(),
