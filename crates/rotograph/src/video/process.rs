@@ -50,6 +50,10 @@ impl Tool {
     fn command(self) -> (Command, String) {
         let (program, shown) = self.program();
         let mut cmd = Command::new(program);
+        // Its own process group: the terminal's Ctrl-C must reach rotograph alone, which then
+        // finishes the frame in flight and closes ffmpeg cleanly.
+        #[cfg(unix)]
+        std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
         cmd.args(["-hide_banner", "-loglevel", "error"]);
         if self == Tool::Ffmpeg {
             cmd.args(["-nostdin", "-nostats"]);
