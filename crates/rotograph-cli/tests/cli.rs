@@ -225,6 +225,35 @@ fn sigint_finishes_the_frame_in_flight_and_exits_130() {
     assert_eq!(pngs(&out).len(), 30);
 }
 
+#[test]
+fn second_sigint_exits_at_once_without_partial_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let frames = real_frames(dir.path(), 30, "10");
+    let out = dir.path().join("out");
+    let child = bin()
+        .args(["stylize", s(&frames), "-o", s(&out), "--jobs", "2"])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let t0 = Instant::now();
+    while (!out.exists() || pngs(&out).is_empty()) && t0.elapsed() < Duration::from_secs(60) {
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    for _ in 0..2 {
+        Command::new("kill")
+            .args(["-INT", &child.id().to_string()])
+            .status()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(130), "{}", stderr(&o));
+    assert!(leftovers(&out).is_empty(), "{:?}", leftovers(&out));
+    for p in pngs(&out) {
+        image::open(&p).unwrap_or_else(|e| panic!("{} is not a whole PNG: {e}", p.display()));
+    }
+}
+
 fn assert_bad_input(o: &Output, names: &str) {
     let err = stderr(o);
     assert_eq!(o.status.code(), Some(2), "exit code of: {err}");
