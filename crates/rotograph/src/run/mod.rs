@@ -15,7 +15,7 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::{Mutex, RwLock};
 
 /// File name of the settings file in a run folder.
 pub const SETTINGS_NAME: &str = "rotograph.toml";
@@ -26,6 +26,9 @@ pub const TEMP_SUFFIX: &str = ".rotograph.tmp";
 
 static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 static PENDING: Mutex<Option<HashSet<PathBuf>>> = Mutex::new(None);
+/// Held shared while a small file is written and renamed; [`remove_pending_temps`] takes it
+/// exclusively (and keeps it), so no write can re-create a temp file it has just deleted.
+static WRITE_GATE: RwLock<()> = RwLock::new(());
 
 fn temp_path_for(path: &Path) -> PathBuf {
     let name = path
@@ -100,8 +103,11 @@ impl Drop for TempFile {
     }
 }
 
-/// Deletes every temp file still being written (for an immediate exit).
+/// Deletes every temp file still being written, for an immediate exit: call it, then exit. Writes
+/// in progress finish first (their files are renamed whole); later writes block.
 pub fn remove_pending_temps() {
+    let gate = WRITE_GATE.write().unwrap_or_else(|e| e.into_inner());
+    std::mem::forget(gate);
     let set = PENDING.lock().unwrap_or_else(|e| e.into_inner()).take();
     for p in set.into_iter().flatten() {
         let _ = fs::remove_file(p);
@@ -110,6 +116,7 @@ pub fn remove_pending_temps() {
 
 /// Writes `bytes` to `path` atomically: a temp file beside it, then a rename.
 pub fn atomic_write(path: &Path, bytes: &[u8]) -> Result<()> {
+    let _gate = WRITE_GATE.read().unwrap_or_else(|e| e.into_inner());
     let tmp = TempFile::new(path)?;
     fs::write(tmp.path(), bytes).map_err(|e| Error::io(tmp.path(), e))?;
     tmp.commit()
