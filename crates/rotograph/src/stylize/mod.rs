@@ -136,6 +136,18 @@ impl Img2ImgParams {
     }
 }
 
+/// The fields only a generative model uses: what a classical backend ignores.
+pub const MODEL_FIELDS: &[&str] = &[
+    "prompt",
+    "negative_prompt",
+    "seed",
+    "subseed",
+    "steps",
+    "cfg",
+    "sampler",
+    "batch_size/batch_count",
+];
+
 /// An img2img backend.
 pub trait Stylizer: Send + Sync {
     /// Backend name (`toon`, `sd`, `remote`).
@@ -168,16 +180,7 @@ impl Stylizer for Passthrough {
         "none"
     }
     fn ignored_fields(&self) -> &[&'static str] {
-        &[
-            "prompt",
-            "negative_prompt",
-            "seed",
-            "subseed",
-            "steps",
-            "cfg",
-            "sampler",
-            "batch_size/batch_count",
-        ]
+        MODEL_FIELDS
     }
     fn max_parallel_frames(&self) -> usize {
         usize::MAX
