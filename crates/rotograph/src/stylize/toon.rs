@@ -86,8 +86,8 @@ impl Style {
                     sigma: 1.5,
                     k: 1.6,
                     tau: 1.0,
-                    epsilon: 0.5,
-                    phi: 0.5,
+                    epsilon: 0.8,
+                    phi: 0.4,
                 },
                 line: 0.9,
                 ink_tone: None,
@@ -117,8 +117,8 @@ impl Style {
                 sigma_r: 25.0,
                 iterations: 3,
                 bands: 5.0,
-                sharpness_flat: 2.5,
-                sharpness_edge: 6.0,
+                sharpness_flat: 4.0,
+                sharpness_edge: 8.0,
                 edge_gradient: 4.0,
                 chroma: 1.3,
                 chroma_step: 12.0,
@@ -149,8 +149,9 @@ pub struct Toon {
 const REFERENCE_SHORT_SIDE: f32 = 720.0;
 
 /// Strength at and above which bands, lines and colour changes are at full opacity (below it
-/// they fade in linearly; smoothing grows linearly over the whole range).
-const FULL_EFFECT_STRENGTH: f32 = 0.5;
+/// they fade in smoothly; smoothing grows linearly over the whole range). It is the default
+/// `denoise`, so the default gives exactly the preset.
+const FULL_EFFECT_STRENGTH: f32 = 0.75;
 
 impl Toon {
     /// A toon stylizer with a preset.
@@ -181,8 +182,10 @@ impl Preset {
             return img.clone();
         }
         let p = *self;
-        let scale = (w.min(h) as f32 / REFERENCE_SHORT_SIDE).clamp(0.25, 8.0);
-        let mix = (s / FULL_EFFECT_STRENGTH).min(1.0);
+        let scale = (w.min(h) as f32 / REFERENCE_SHORT_SIDE).clamp(0.5, 8.0);
+        // Ease in (smoothstep) so that small strengths stay close to the input.
+        let t = (s / FULL_EFFECT_STRENGTH).min(1.0);
+        let mix = t * t * (3.0 - 2.0 * t);
 
         let mut lab = rgba_to_lab(img);
         DomainTransform {

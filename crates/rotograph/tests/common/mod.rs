@@ -84,8 +84,17 @@ pub fn make_clip(path: &Path, seconds: f64, fps: u32, w: u32, h: u32, audio: boo
     match ext {
         "mkv" => args.extend(["-c:v", "ffv1"].map(String::from)),
         _ => args.extend(
-            ["-c:v", "libx264", "-preset", "ultrafast", "-qp", "0", "-pix_fmt", "yuv444p"]
-                .map(String::from),
+            [
+                "-c:v",
+                "libx264",
+                "-preset",
+                "ultrafast",
+                "-qp",
+                "0",
+                "-pix_fmt",
+                "yuv444p",
+            ]
+            .map(String::from),
         ),
     }
     if audio {
