@@ -440,6 +440,10 @@ pub fn encode_folder(
     opts: &EncodeOptions,
     progress: &dyn Progress,
 ) -> Result<()> {
+    // Settings first: a wrong extension should not wait for (or hide behind) a frame check.
+    if opts.container.is_none() {
+        Container::from_path(out)?;
+    }
     let files = list_frames(dir)?;
     let mut size = (0, 0);
     let mut alpha = false;
