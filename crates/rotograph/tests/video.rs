@@ -587,6 +587,18 @@ fn audio_is_muxed_and_no_longer_than_the_video() {
         assert!((v - 2.0).abs() < 0.05, "{name}: video {v}");
         assert!((a - v).abs() <= 0.1, "{name}: audio {a} vs video {v}");
     }
+    // Audio shorter than the video (a 0.5 s span) is padded with silence: no frame is lost.
+    let out = d.path().join("short-audio.mp4");
+    let opts = EncodeOptions {
+        audio_from: Some(c.clone()),
+        audio_start: Some(1.0),
+        audio_duration: Some(0.5),
+        ..Default::default()
+    };
+    encode_folder(&frames, &out, &opts, &NoProgress).unwrap();
+    assert_eq!(count_frames(&out), 24);
+    let a = any_stream_duration(&out, "a").unwrap();
+    assert!((a - 2.0).abs() <= 0.1, "padded audio lasts {a}");
     // A source without audio gives a silent video, not an error.
     let silent = clip(d.path(), false);
     let out = d.path().join("silent.mp4");

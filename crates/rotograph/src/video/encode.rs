@@ -144,7 +144,7 @@ fn codec_args(container: Container, crf: u32, width: u32, height: u32, alpha: bo
     a
 }
 
-/// The audio to mux after the video is encoded.
+/// The audio muxed into the output.
 #[derive(Debug, Clone)]
 struct AudioPlan {
     from: PathBuf,
@@ -164,15 +164,12 @@ pub struct Encoder {
     temp: TempFile,
     out: PathBuf,
     container: Container,
-    muxer: &'static str,
     width: u32,
     height: u32,
     alpha: bool,
     on: usize,
-    fps: f64,
     /// Frames written to ffmpeg (holds counted).
     written: usize,
-    audio: Option<AudioPlan>,
     buf: Vec<u8>,
 }
 
@@ -259,6 +256,31 @@ impl Encoder {
         ] {
             args.push(a.into());
         }
+        if let Some(audio) = &audio {
+            // The audio goes in the same pass: its span is cut from the source, padded with
+            // silence when shorter, and `-shortest` ends it with the last video frame.
+            if let Some(s) = audio.start {
+                args.extend(["-ss".into(), format!("{s}").into()]);
+            }
+            if let Some(d) = audio.duration {
+                args.extend(["-t".into(), format!("{d}").into()]);
+            }
+            args.extend(["-i".into(), file_arg(&audio.from)]);
+            let codec = if muxer == "webm" { "libopus" } else { "aac" };
+            for a in [
+                "-map",
+                "0:v",
+                "-map",
+                "1:a?",
+                "-c:a",
+                codec,
+                "-af",
+                "apad",
+                "-shortest",
+            ] {
+                args.push(a.into());
+            }
+        }
         for a in codec_args(container, opts.crf, width, height, alpha) {
             args.push(a.into());
         }
@@ -275,14 +297,11 @@ impl Encoder {
             temp,
             out: out.to_path_buf(),
             container,
-            muxer,
             width,
             height,
             alpha,
             on: opts.on,
-            fps: opts.fps,
             written: 0,
-            audio,
             buf: Vec::with_capacity(width as usize * height as usize * channels),
         })
     }
@@ -352,7 +371,7 @@ impl Encoder {
         }
     }
 
-    /// Closes the pipe, waits for ffmpeg, muxes audio, and renames the result into place.
+    /// Closes the pipe, waits for ffmpeg, and renames the result into place.
     pub fn finish(mut self) -> Result<()> {
         self.stdin = None;
         let Some(process) = self.process.take() else {
@@ -375,58 +394,7 @@ impl Encoder {
                 message: failure_text(status, &tail),
             });
         }
-        let Some(audio) = self.audio.take() else {
-            return self.temp.commit();
-        };
-        let muxed = TempFile::new(&self.out)?;
-        let video_len = self.written as f64 / self.fps;
-        let take = audio.duration.map_or(video_len, |d| d.min(video_len));
-        let audio_codec = if self.muxer == "webm" {
-            "libopus"
-        } else {
-            "aac"
-        };
-        let mut args: Vec<OsString> = vec![
-            "-y".into(),
-            "-f".into(),
-            self.muxer.into(),
-            "-i".into(),
-            file_arg(self.temp.path()),
-        ];
-        if let Some(s) = audio.start {
-            args.extend(["-ss".into(), format!("{s}").into()]);
-        }
-        args.extend(["-t".into(), format!("{take}").into()]);
-        args.extend(["-i".into(), file_arg(&audio.from)]);
-        for a in [
-            "-map",
-            "0:v",
-            "-map",
-            "1:a?",
-            "-c:v",
-            "copy",
-            "-c:a",
-            audio_codec,
-            "-shortest",
-        ] {
-            args.push(a.into());
-        }
-        if self.muxer == "mp4" || self.muxer == "mov" {
-            args.extend(["-movflags".into(), "+faststart".into()]);
-        }
-        args.extend(["-f".into(), self.muxer.into(), file_arg(muxed.path())]);
-        let (status, tail) = Process::spawn(&args, false, false)?.wait()?;
-        if !status.success() {
-            return Err(Error::Ffmpeg {
-                path: self.out.clone(),
-                message: format!(
-                    "adding the audio of {} failed: {}",
-                    audio.from.display(),
-                    failure_text(status, &tail)
-                ),
-            });
-        }
-        muxed.commit()
+        self.temp.commit()
     }
 }
 
