@@ -107,16 +107,22 @@ pub fn encode_png(frame: &Frame) -> Result<Vec<u8>> {
     let res = if frame.has_alpha {
         enc.write_image(frame.image.as_raw(), w, h, image::ExtendedColorType::Rgba8)
     } else {
-        let rgb: Vec<u8> = frame
-            .image
-            .as_raw()
-            .chunks_exact(4)
-            .flat_map(|p| [p[0], p[1], p[2]])
-            .collect();
+        let mut rgb = Vec::new();
+        rgb_bytes(&frame.image, &mut rgb);
         enc.write_image(&rgb, w, h, image::ExtendedColorType::Rgb8)
     };
     res.map_err(|e| Error::io("<png>", std::io::Error::other(e)))?;
     Ok(out)
+}
+
+/// Replaces `out` with the image's RGB bytes (alpha dropped), 3 bytes a pixel.
+pub fn rgb_bytes(image: &RgbaImage, out: &mut Vec<u8>) {
+    let src = image.as_raw();
+    out.clear();
+    out.resize(src.len() / 4 * 3, 0);
+    for (d, s) in out.chunks_exact_mut(3).zip(src.chunks_exact(4)) {
+        d.copy_from_slice(&s[..3]);
+    }
 }
 
 /// Writes a frame as PNG atomically (temp file + rename).

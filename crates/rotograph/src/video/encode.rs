@@ -335,13 +335,11 @@ impl Encoder {
                 ),
             ));
         }
-        self.buf.clear();
         if self.alpha {
+            self.buf.clear();
             self.buf.extend_from_slice(frame.image.as_raw());
         } else {
-            for p in frame.image.as_raw().chunks_exact(4) {
-                self.buf.extend_from_slice(&p[..3]);
-            }
+            crate::frames::rgb_bytes(&frame.image, &mut self.buf);
         }
         for _ in 0..times {
             let Some(stdin) = self.stdin.as_mut() else {
