@@ -28,7 +28,7 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
 ffmpeg -hide_banner -loglevel error -i "$clip" \
-    -vf "select=gte(n\,25),scale=1280:720" -vsync 0 -frames:v "$FRAMES" "$work/f%03d.png"
+    -vf "trim=start_frame=25,setpts=PTS-STARTPTS,scale=1280:720" -frames:v "$FRAMES" "$work/f%03d.png"
 frames=("$work"/f*.png)
 
 (cd "$root" && cargo build --release -q -p rotograph --example toon_bench)
