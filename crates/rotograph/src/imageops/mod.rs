@@ -152,8 +152,10 @@ mod pool {
 
     /// Buffers smaller than this (in f32s) are not worth pooling.
     const MIN_LEN: usize = 1 << 16;
-    /// At most this many idle buffers are kept (about 40 MB at 720p).
+    /// At most this many idle buffers are kept (about 45 MB at 720p)...
     const MAX_IDLE: usize = 12;
+    /// ...and at most this many f32s in all (128 MB), so 4K frames do not pin a lot of memory.
+    const MAX_IDLE_LEN: usize = 32 << 20;
 
     static IDLE: Mutex<Vec<Vec<f32>>> = Mutex::new(Vec::new());
 
@@ -184,6 +186,10 @@ mod pool {
             return;
         }
         let mut idle = IDLE.lock().unwrap_or_else(|e| e.into_inner());
+        let held: usize = idle.iter().map(Vec::capacity).sum();
+        if held + v.capacity() > MAX_IDLE_LEN {
+            return;
+        }
         if idle.len() < MAX_IDLE {
             idle.push(v);
         } else if let Some((i, _)) = idle
@@ -218,6 +224,22 @@ mod tests {
         let got: Vec<usize> = (-4..8).map(|i| reflect(i, 3)).collect();
         assert_eq!(got, vec![2, 2, 1, 0, 0, 1, 2, 2, 1, 0, 0, 1]);
         assert_eq!(reflect(5, 1), 0);
+    }
+
+    #[test]
+    fn recycled_planes_are_zeroed_by_new() {
+        for _ in 0..3 {
+            let dirty = Plane::from_fn(400, 300, |_, _| 7.0);
+            let copy = dirty.clone();
+            assert_eq!(copy, dirty);
+            drop(dirty);
+            drop(copy);
+            let fresh = Plane::new(400, 300);
+            assert!(fresh.data().iter().all(|&v| v == 0.0));
+            let smaller = Plane::new(200, 100);
+            assert_eq!(smaller.data().len(), 20_000);
+            assert!(smaller.data().iter().all(|&v| v == 0.0));
+        }
     }
 
     #[test]
