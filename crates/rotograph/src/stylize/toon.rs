@@ -314,16 +314,7 @@ impl Stylizer for Toon {
         "toon"
     }
     fn ignored_fields(&self) -> &[&'static str] {
-        &[
-            "prompt",
-            "negative_prompt",
-            "seed",
-            "subseed",
-            "steps",
-            "cfg",
-            "sampler",
-            "batch_size/batch_count",
-        ]
+        super::MODEL_FIELDS
     }
     fn max_parallel_frames(&self) -> usize {
         self.jobs
