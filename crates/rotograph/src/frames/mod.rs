@@ -102,7 +102,7 @@ pub fn encode_png(frame: &Frame) -> Result<Vec<u8>> {
     use image::codecs::png::{CompressionType, FilterType, PngEncoder};
     use image::ImageEncoder;
     let mut out = Vec::new();
-    let enc = PngEncoder::new_with_quality(&mut out, CompressionType::Fast, FilterType::Adaptive);
+    let enc = PngEncoder::new_with_quality(&mut out, CompressionType::Fast, FilterType::Paeth);
     let (w, h) = frame.size();
     let res = if frame.has_alpha {
         enc.write_image(frame.image.as_raw(), w, h, image::ExtendedColorType::Rgba8)

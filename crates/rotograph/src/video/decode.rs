@@ -207,14 +207,14 @@ impl VideoSource {
             push("-frames:v");
             push(&m.to_string());
         }
+        // Always RGBA: ffmpeg's converter fills the alpha byte faster than a copy here would.
         push("-pix_fmt");
-        push(if alpha { "rgba" } else { "rgb24" });
+        push("rgba");
         push("-f");
         push("rawvideo");
         push("pipe:1");
 
-        let channels = if alpha { 4 } else { 3 };
-        let frame_bytes = size.0 as usize * size.1 as usize * channels;
+        let frame_bytes = size.0 as usize * size.1 as usize * 4;
         let len_hint = estimate_len(&info, opts);
         let rate = opts.fps.unwrap_or(info.fps);
         let step = (rate > 0.0).then(|| opts.extract_nth_frame as f64 / rate);
@@ -306,20 +306,13 @@ impl VideoSource {
         Ok(())
     }
 
-    fn to_frame(&self) -> Frame {
+    /// Hands the filled buffer over as a frame (a fresh buffer takes its place).
+    fn take_frame(&mut self) -> Frame {
         let (w, h) = self.size;
-        let image = if self.alpha {
-            RgbaImage::from_raw(w, h, self.buf.clone())
-        } else {
-            let mut rgba = Vec::with_capacity(w as usize * h as usize * 4);
-            for p in self.buf.chunks_exact(3) {
-                rgba.extend_from_slice(&[p[0], p[1], p[2], 255]);
-            }
-            RgbaImage::from_raw(w, h, rgba)
-        };
+        let bytes = std::mem::replace(&mut self.buf, vec![0; w as usize * h as usize * 4]);
         Frame {
-            // The buffer length is w*h*channels by construction.
-            image: image.unwrap_or_else(|| RgbaImage::new(w, h)),
+            // The buffer length is w*h*4 by construction.
+            image: RgbaImage::from_raw(w, h, bytes).unwrap_or_else(|| RgbaImage::new(w, h)),
             has_alpha: self.alpha,
         }
     }
@@ -347,7 +340,7 @@ impl FrameSource for VideoSource {
             self.end(n)?;
             return Ok(None);
         }
-        let frame = self.to_frame();
+        let frame = self.take_frame();
         let index = self.next;
         self.next += 1;
         let info = FrameInfo {
