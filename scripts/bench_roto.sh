@@ -15,37 +15,49 @@ CLIP=${ROTO_BENCH_CLIP:-../shared/media/video/bigbuckbunny.mp4}
 command -v /usr/bin/time >/dev/null || { echo "needs GNU time (apt-get install time)"; exit 1; }
 
 ffprobe -v error -show_entries stream=codec_name,width,height,duration -of compact "$CLIP"
-echo "== transcode overhead on $CLIP, $REPS reps (seconds, wall)"
+echo "== transcode overhead on $CLIP, $REPS reps (wall s; CPU s = user+sys of all processes)"
 : >"$W/times"
+t() { /usr/bin/time -f "%e %U %S" -o "$W/t1" "$@"; awk '{printf "%s %s ", $1, $2+$3}' "$W/t1" >>"$W/times"; }
 for i in $(seq 1 "$REPS"); do
-  t0=$(date +%s.%N)
-  ffmpeg -nostdin -v error -y -i "$CLIP" -vf fps=12 -c:v libx264 -crf 25 -pix_fmt yuv420p \
+  t ffmpeg -nostdin -v error -y -i "$CLIP" -vf fps=12 -c:v libx264 -crf 25 -pix_fmt yuv420p \
     -c:a aac "$W/peer.mp4"
-  t1=$(date +%s.%N)
   rm -rf "$W/roto.rotograph"
-  "$BIN" --quiet roto "$CLIP" -o "$W/roto.mp4" --backend none
-  t2=$(date +%s.%N)
+  t "$BIN" --quiet roto "$CLIP" -o "$W/roto.mp4" --backend none
   rm -rf "$W/roto.rotograph"
-  "$BIN" --quiet roto "$CLIP" -o "$W/roto.mp4"
-  t3=$(date +%s.%N)
-  echo "$t0 $t1 $t2 $t3" | awk '{print $2-$1, $3-$2, $4-$3}' >>"$W/times"
+  t "$BIN" --quiet roto "$CLIP" -o "$W/roto.mp4"
+  echo >>"$W/times"
 done
 python3 - "$W/times" <<'PY'
 import statistics, sys
-rows = [list(map(float, l.split())) for l in open(sys.argv[1])]
-peer, none, toon = (statistics.median(c) for c in zip(*rows))
-print(f"| ffmpeg transcode | roto --backend none | overhead | roto (toon) |")
-print(f"|---|---|---|---|")
-print(f"| {peer:.2f} s | {none:.2f} s | {100*(none/peer-1):+.0f}% | {toon:.2f} s |")
+rows = [list(map(float, l.split())) for l in open(sys.argv[1]) if l.strip()]
+m = [statistics.median(c) for c in zip(*rows)]
+pw, pc, nw, nc, tw, tc = m
+print("| run | wall (median) | CPU-s (median) | wall vs ffmpeg | CPU vs ffmpeg |")
+print("|---|---:|---:|---:|---:|")
+print(f"| ffmpeg transcode (peer) | {pw:.2f} s | {pc:.2f} | 1.00x | 1.00x |")
+print(f"| roto --backend none | {nw:.2f} s | {nc:.2f} | {nw/pw:.2f}x | {nc/pc:.2f}x |")
+print(f"| roto (toon) | {tw:.2f} s | {tc:.2f} | {tw/pw:.2f}x | {tc/pc:.2f}x |")
 PY
 
 echo "== peak RSS of roto (toon) on 1080p testsrc2 clips"
+echo "| clip | frames | rotograph process peak RSS | largest process (ffmpeg/x264 included) | wall |"
+echo "|---|---:|---:|---:|---:|"
 for secs in 5 60; do
   ffmpeg -nostdin -v error -y -f lavfi -i "testsrc2=size=1920x1080:rate=30:duration=$secs" \
     -f lavfi -i "sine=frequency=440:duration=$secs" -c:v libx264 -preset ultrafast -crf 23 \
     -pix_fmt yuv420p -c:a aac -shortest "$W/t$secs.mp4"
   rm -rf "$W/o$secs.rotograph"
-  /usr/bin/time -f "%M %e" -o "$W/rss$secs" "$BIN" --quiet roto "$W/t$secs.mp4" -o "$W/o$secs.mp4"
+  /usr/bin/time -f "%M %e" -o "$W/rss$secs" "$BIN" --quiet roto "$W/t$secs.mp4" -o "$W/o$secs.mp4" &
+  sleep 0.2
+  pid=$(pgrep -n -f "rotograph --quiet roto $W/t$secs.mp4" || true)
+  hwm=0
+  while [ -n "$pid" ] && [ -r "/proc/$pid/status" ]; do
+    v=$(awk '/VmHWM/ {print $2}' "/proc/$pid/status" 2>/dev/null || echo 0)
+    [ -n "$v" ] && [ "$v" -gt "$hwm" ] && hwm=$v
+    sleep 0.2
+  done
+  wait
   read -r kb wall <"$W/rss$secs"
-  echo "| ${secs} s | $((kb / 1024)) MiB | ${wall} s |"
+  n=$(ls "$W/o$secs.rotograph" | grep -c png)
+  echo "| ${secs} s | $n | $((hwm / 1024)) MiB | $((kb / 1024)) MiB | ${wall} s |"
 done
