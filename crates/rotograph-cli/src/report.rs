@@ -147,9 +147,15 @@ impl Progress for Reporter {
                     };
                     bar.set_draw_target(ProgressDrawTarget::stderr());
                     let style = ProgressStyle::with_template(
-                        "{prefix:>9} [{bar:32}] {pos}/{len} frames  {per_sec}  ETA {eta}  {msg}",
+                        "{prefix:>9} [{bar:32}] {pos}/{len} frames  {fps}  ETA {eta}  {msg}",
                     )
                     .unwrap_or_else(|_| ProgressStyle::default_bar())
+                    .with_key(
+                        "fps",
+                        |s: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
+                            let _ = write!(w, "{:.1} fps", s.per_sec());
+                        },
+                    )
                     .progress_chars("=> ");
                     if total.is_some() {
                         bar.set_style(style);
