@@ -314,6 +314,17 @@ fn bad_inputs_exit_2_and_name_the_culprit() {
     ]);
     assert_bad_input(&o, "00001.png");
 
+    let o = run(&[
+        "stylize",
+        s(&frames),
+        "-o",
+        s(&out),
+        "--mask-dir",
+        s(&d.join("nomasks")),
+    ]);
+    assert_bad_input(&o, "nomasks");
+    assert!(stderr(&o).contains("does not exist"), "{}", stderr(&o));
+
     // Malformed settings.
     let o = run(&[
         "encode",

@@ -142,6 +142,14 @@ impl Settings {
                 ));
             }
         }
+        if let Some(dir) = &self.mask_dir {
+            if !dir.is_dir() {
+                return Err(Error::bad_input(
+                    dir,
+                    "the mask folder does not exist; give a folder of masks named like the frames",
+                ));
+            }
+        }
         if self.encode.crf > 63 {
             return Err(Error::setting("crf", "must be within 0..=63"));
         }
