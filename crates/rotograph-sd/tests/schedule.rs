@@ -56,7 +56,7 @@ fn karras_schedule() {
     assert_decreasing_to_zero(&s, 20);
     assert!(close(s[0], f64::from(hi), 1e-4), "{}", s[0]);
     assert!(close(s[19], f64::from(lo), 1e-6), "{}", s[19]);
-    // Midpoint of the ramp (i = 10 of 0..=19 is not the midpoint; use the formula directly).
+    // Every value against the formula evaluated in float64.
     let (a, b) = (f64::from(hi).powf(1.0 / 7.0), f64::from(lo).powf(1.0 / 7.0));
     for (i, &v) in s[..20].iter().enumerate() {
         let want = (a + i as f64 / 19.0 * (b - a)).powf(7.0);
