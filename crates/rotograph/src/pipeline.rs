@@ -619,6 +619,20 @@ pub fn open_run(dir: &Path, settings: &mut Settings, stylizer: &dyn Stylizer) ->
     RunFolder::open(dir, &settings.to_toml())
 }
 
+/// The run's settings with its input and output recorded, validated, and its stylizer.
+fn prepare(
+    input: &Path,
+    output: &Path,
+    settings: &Settings,
+) -> Result<(Settings, Box<dyn Stylizer>)> {
+    let mut settings = settings.clone();
+    settings.input = Some(input.to_path_buf());
+    settings.output = Some(output.to_path_buf());
+    settings.validate()?;
+    let stylizer = make_stylizer(&settings)?;
+    Ok((settings, stylizer))
+}
+
 /// `rotograph stylize`: stylizes a frame folder or a video (decoded on the fly, nothing left
 /// behind) into the run folder `output`, resuming an earlier run there.
 pub fn stylize(
@@ -627,11 +641,7 @@ pub fn stylize(
     settings: &Settings,
     progress: &dyn Progress,
 ) -> Result<Report> {
-    let mut settings = settings.clone();
-    settings.input = Some(input.to_path_buf());
-    settings.output = Some(output.to_path_buf());
-    settings.validate()?;
-    let stylizer = make_stylizer(&settings)?;
+    let (mut settings, stylizer) = prepare(input, output, settings)?;
     let source = frames::open_source(input, &settings.folder_options(), &settings.extract)?;
     check_not_inside(input, output)?;
     let run = open_run(output, &mut settings, stylizer.as_ref())?;
@@ -683,12 +693,8 @@ pub fn roto(
     settings: &Settings,
     progress: &dyn Progress,
 ) -> Result<RotoReport> {
-    let mut settings = settings.clone();
-    settings.input = Some(input.to_path_buf());
-    settings.output = Some(output.to_path_buf());
-    settings.validate()?;
     crate::video::Container::from_path(output)?;
-    let stylizer = make_stylizer(&settings)?;
+    let (mut settings, stylizer) = prepare(input, output, settings)?;
     let exposure = settings
         .encode
         .exposure

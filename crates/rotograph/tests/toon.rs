@@ -181,13 +181,16 @@ fn mean_abs_diff(a: &RgbaImage, b: &RgbaImage) -> f64 {
 
 // ---------------------------------------------------------------- single images
 
+/// Real photographs the single-image tests run on.
+const PHOTOS: [&str; 3] = [
+    "media/photos/skimage_astronaut.png",
+    "media/photos/skimage_chelsea.png",
+    "media/photos/skimage_coffee.png",
+];
+
 #[test]
 fn toon_flattens_regions_and_keeps_strong_edges() {
-    for rel in [
-        "media/photos/skimage_astronaut.png",
-        "media/photos/skimage_chelsea.png",
-        "media/photos/skimage_coffee.png",
-    ] {
+    for rel in PHOTOS {
         let path = shared_or_skip!(rel);
         let input = load(&path);
         let out = Toon::new(Style::Toon, 1).apply(&input, 0.75);
@@ -325,11 +328,7 @@ fn ink_is_mostly_light_with_dark_lines() {
 
 #[test]
 fn posterize_has_fewer_colours_than_the_input_and_toon() {
-    for rel in [
-        "media/photos/skimage_astronaut.png",
-        "media/photos/skimage_chelsea.png",
-        "media/photos/skimage_coffee.png",
-    ] {
+    for rel in PHOTOS {
         let path = shared_or_skip!(rel);
         let input = load(&path);
         let toon = Toon::new(Style::Toon, 1).apply(&input, 0.75);
