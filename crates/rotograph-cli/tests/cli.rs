@@ -107,6 +107,41 @@ fn roto_on_the_sample_keeps_audio_and_timing() {
 }
 
 #[test]
+fn roto_exposure_sheet_uses_only_this_runs_frames() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("held.mp4");
+    let sample = common::sample_clip();
+    let roto = |extra: &[&str]| {
+        let mut args = vec![
+            "roto",
+            s(&sample),
+            "-o",
+            s(&out),
+            "--fps",
+            "6",
+            "--backend",
+            "none",
+        ];
+        args.extend_from_slice(extra);
+        run(&args)
+    };
+    // An earlier, longer run leaves 12 frames in the work dir.
+    let o = roto(&["--duration", "2"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    // This run makes 6: an exposure sheet may use those 6 and no more.
+    let o = roto(&["--duration", "1", "--exposure", "1-6, 6x2"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("did not produce"),
+        "stale frames are reported"
+    );
+    assert_eq!(common::count_frames(&out), 8);
+    let o = roto(&["--duration", "1", "--exposure", "1-7"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("only 6 frames"), "{}", stderr(&o));
+}
+
+#[test]
 fn rerun_renders_nothing_and_changed_denoise_rerenders() {
     let dir = tempfile::tempdir().unwrap();
     let frames = real_frames(dir.path(), 6, "4");

@@ -259,7 +259,7 @@ pub fn make_stylizer(settings: &Settings) -> Result<Box<dyn Stylizer>> {
 }
 
 /// What a stylize run did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
 pub struct Report {
     /// Frames in the sequence.
     pub frames: usize,
@@ -267,6 +267,12 @@ pub struct Report {
     pub rendered: usize,
     /// Frames found finished from an earlier run.
     pub skipped: usize,
+    /// Frame images in the run folder that this run did not produce (left by an earlier run of
+    /// a longer or other input); `encode` of the folder would include them.
+    pub stale: usize,
+    /// Output names of this run's frames, in sequence order.
+    #[serde(skip)]
+    pub names: Vec<String>,
 }
 
 /// Receives finished frames in sequence order.
@@ -483,6 +489,7 @@ pub fn stylize_source(
             while let Some(d) = pending.remove(&next) {
                 next += 1;
                 let _ = tok_tx.send(());
+                report.names.push(d.info.name.clone());
                 if d.skipped {
                     report.skipped += 1;
                 } else {
@@ -518,6 +525,23 @@ pub fn stylize_source(
     }
     if interrupted.load(Ordering::SeqCst) {
         return Err(Error::Interrupted);
+    }
+    let produced: std::collections::HashSet<&str> =
+        report.names.iter().map(String::as_str).collect();
+    report.stale = frames::list_frames(run.dir())
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|p| p.file_name().and_then(|n| n.to_str()))
+        .filter(|n| !produced.contains(n))
+        .count();
+    if report.stale > 0 {
+        progress.event(Event::Warning {
+            message: format!(
+                "{} holds {} frame image(s) this run did not produce (from an earlier run of                  other input?); `rotograph encode` of that folder would include them: remove                  them or use a fresh output folder",
+                run.dir().display(),
+                report.stale
+            ),
+        });
     }
     progress.event(Event::Finish {
         stage: "stylize".into(),
@@ -726,7 +750,9 @@ pub fn roto(
         // An exposure sheet needs random access: stylize first, then encode the folder.
         let report = stylize_source(source, &run, &settings, stylizer.as_ref(), progress, None)?;
         enc_opts.exposure = Some(exposure);
-        crate::video::encode_folder(work_dir, output, &enc_opts, progress)?;
+        // This run's frames only: the folder may hold frames of an earlier, longer run.
+        let files: Vec<PathBuf> = report.names.iter().map(|n| work_dir.join(n)).collect();
+        crate::video::encode_files(&files, output, &enc_opts, progress)?;
         report
     } else {
         let mut encoder: Option<Encoder> = None;
@@ -900,6 +926,25 @@ mod tests {
         let run = open_run(dir.path(), &mut s, &st).unwrap();
         let r = stylize_source(source(9), &run, &s, &st, &NoProgress, None).unwrap();
         assert_eq!((r.rendered, r.skipped), (9, 0));
+    }
+
+    #[test]
+    fn frames_left_by_a_longer_earlier_run_are_counted_as_stale() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = settings(2);
+        let st = Invert {
+            calls: AtomicUsize::new(0),
+        };
+        let run = open_run(dir.path(), &mut s, &st).unwrap();
+        let r = stylize_source(source(6), &run, &s, &st, &NoProgress, None).unwrap();
+        assert_eq!(r.stale, 0);
+        assert_eq!(r.names.len(), 6);
+        let r = stylize_source(source(4), &run, &s, &st, &NoProgress, None).unwrap();
+        assert_eq!((r.frames, r.stale), (4, 2));
+        assert_eq!(
+            r.names,
+            ["00001.png", "00002.png", "00003.png", "00004.png"]
+        );
     }
 
     #[test]

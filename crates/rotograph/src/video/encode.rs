@@ -411,6 +411,26 @@ pub fn encode_folder(
         Container::from_path(out)?;
     }
     let files = list_frames(dir)?;
+    encode_files(&files, out, opts, progress)
+}
+
+/// Encodes these frame files, in this order (exposure sheet applied, numbers counting from 1 in
+/// this list), into `out`. All frames must be one size; the video has alpha when any frame has.
+pub fn encode_files(
+    files: &[PathBuf],
+    out: &Path,
+    opts: &EncodeOptions,
+    progress: &dyn Progress,
+) -> Result<()> {
+    if opts.container.is_none() {
+        Container::from_path(out)?;
+    }
+    if files.is_empty() {
+        return Err(Error::bad_input(
+            out,
+            "no frames to encode; nothing was written",
+        ));
+    }
     let mut size = (0, 0);
     let mut alpha = false;
     for (i, f) in files.iter().enumerate() {

@@ -10,7 +10,7 @@ mod probe;
 mod process;
 
 pub use decode::{extract, VideoSource};
-pub use encode::{encode_folder, Encoder};
+pub use encode::{encode_files, encode_folder, Encoder};
 pub use probe::probe;
 
 use crate::frames::{Exposure, Fit};
