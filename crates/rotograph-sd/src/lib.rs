@@ -3,6 +3,7 @@
 //! schedules — and the candle model (UNet, VAE, CLIP text encoder) loaded from a diffusers
 //! folder of any SD1.x size ([`model`]).
 
+pub mod img2img;
 pub mod model;
 pub mod noise;
 pub mod prompt;
