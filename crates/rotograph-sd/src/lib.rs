@@ -1,7 +1,10 @@
 //! Stable Diffusion img2img for rotograph (issue 3, in progress): the parts that make results
 //! match Automatic1111 — its "NV" seeded noise, prompt syntax and CLIP tokenization, sampler
-//! schedules. The candle model code (UNet, VAE, text encoder, weight loading) comes next.
+//! schedules — and the candle model (UNet, VAE, CLIP text encoder) loaded from a diffusers
+//! folder of any SD1.x size ([`model`]).
 
+pub mod img2img;
+pub mod model;
 pub mod noise;
 pub mod prompt;
 pub mod schedule;

@@ -1,0 +1,268 @@
+//! img2img with the candle model: [`SdStylizer`], a [`Stylizer`] backend.
+//!
+//! Follows A1111's k-diffusion img2img path: the init latent is the VAE posterior mean (A1111
+//! samples it with torch's global generator), noised as `x + noise * sigmas[0]` with the NV
+//! seed noise, then denoised with classifier-free guidance (`uncond + cfg * (cond - uncond)`).
+//! Prompt weights are applied A1111-style: each chunk's hidden states are multiplied by the
+//! token weights, then rescaled to their original mean. Samplers: Euler and Euler a; the
+//! others are rejected for now. Masks and control images are not used yet. Images whose sides
+//! are not multiples of 8 are resized to the nearest multiple and back; the output keeps the
+//! init image's alpha.
+
+use crate::model::{ModelError, SdModel};
+use crate::noise::{batch_seeds, ImageRng};
+use crate::prompt::parse_prompt_attention;
+use crate::schedule::{model_sigmas, Img2ImgPlan, Sampler, SamplerKind};
+use crate::tokenizer::{Tokenizer, CONTEXT_LENGTH};
+use candle_core::{DType, Device, Tensor};
+use image::RgbaImage;
+use rotograph::stylize::{Img2ImgRequest, Stylizer};
+use rotograph::{Error, Result};
+use std::path::Path;
+
+/// Stable Diffusion img2img on an [`SdModel`].
+#[derive(Debug)]
+pub struct SdStylizer {
+    model: SdModel,
+}
+
+fn setting(name: &str, e: impl std::fmt::Display) -> Error {
+    Error::setting(name, e.to_string())
+}
+
+/// k-diffusion's `DiscreteSchedule.sigma_to_t`: the (fractional) timestep of `sigma`, linear
+/// in log sigma between the neighbouring table entries.
+fn sigma_to_t(sigma: f32, log_sigmas: &[f32]) -> f64 {
+    let ls = sigma.ln();
+    let n = log_sigmas.len();
+    let low = log_sigmas
+        .iter()
+        .rposition(|&l| ls - l >= 0.0)
+        .unwrap_or(0)
+        .min(n - 2);
+    let (lo, hi) = (log_sigmas[low], log_sigmas[low + 1]);
+    let w = ((lo - ls) / (lo - hi)).clamp(0.0, 1.0);
+    (1.0 - w as f64) * low as f64 + w as f64 * (low + 1) as f64
+}
+
+impl SdStylizer {
+    /// A stylizer on a loaded model.
+    pub fn new(model: SdModel) -> Self {
+        Self { model }
+    }
+
+    /// Loads a diffusers folder on the CPU (see [`SdModel::load_diffusers`]).
+    pub fn load(dir: &Path) -> Result<Self> {
+        Ok(Self::new(SdModel::load_diffusers(dir, &Device::Cpu)?))
+    }
+
+    /// The model.
+    pub fn model(&self) -> &SdModel {
+        &self.model
+    }
+
+    /// The weighted text conditioning of `prompt`: `[1, 77 * chunks, hidden]`.
+    fn condition(&self, prompt: &str) -> Result<Tensor> {
+        let parsed = parse_prompt_attention(prompt).map_err(|e| setting("prompt", e))?;
+        let chunks = Tokenizer::clip().tokenize_weighted(&parsed);
+        let dev = self.model.device();
+        let mut parts = Vec::with_capacity(chunks.len());
+        for chunk in chunks {
+            let ids = Tensor::from_vec(chunk.tokens, (1, CONTEXT_LENGTH), dev).map_err(m)?;
+            let z = self.model.encode_text(&ids)?;
+            let weights =
+                Tensor::from_vec(chunk.weights, (1, CONTEXT_LENGTH, 1), dev).map_err(m)?;
+            let mean = mean_of(&z)?;
+            let zw = z.broadcast_mul(&weights).map_err(m)?;
+            let new_mean = mean_of(&zw)?;
+            // A1111 restores the original mean; skip that when it would divide by zero.
+            let ratio = mean / new_mean;
+            let zw = if ratio.is_finite() {
+                (zw * ratio).map_err(m)?
+            } else {
+                zw
+            };
+            parts.push(zw);
+        }
+        Tensor::cat(&parts, 1).map_err(m)
+    }
+
+    /// The guided denoised latent at `sigma`.
+    #[allow(clippy::too_many_arguments)]
+    fn denoise(
+        &self,
+        x: &Tensor,
+        sigma: f32,
+        uncond: &Tensor,
+        cond: &Tensor,
+        cfg: f32,
+        log_sigmas: &[f32],
+    ) -> Result<Tensor> {
+        let c_in = 1.0 / ((sigma as f64).powi(2) + 1.0).sqrt();
+        let t = sigma_to_t(sigma, log_sigmas);
+        let xin = (x * c_in).map_err(m)?;
+        let (eps_u, eps_c) = if uncond.dims() == cond.dims() {
+            let xs = Tensor::cat(&[&xin, &xin], 0).map_err(m)?;
+            let ctx = Tensor::cat(&[uncond, cond], 0).map_err(m)?;
+            let eps = self.model.unet(&xs, t, &ctx)?;
+            (
+                eps.narrow(0, 0, 1).map_err(m)?,
+                eps.narrow(0, 1, 1).map_err(m)?,
+            )
+        } else {
+            (
+                self.model.unet(&xin, t, uncond)?,
+                self.model.unet(&xin, t, cond)?,
+            )
+        };
+        let eps = (&eps_u + ((eps_c - &eps_u).map_err(m)? * cfg as f64).map_err(m)?).map_err(m)?;
+        (x - (eps * sigma as f64).map_err(m)?).map_err(m)
+    }
+}
+
+/// The mean of all elements, in f64.
+fn mean_of(t: &Tensor) -> Result<f64> {
+    let v = t
+        .mean_all()
+        .and_then(|x| x.to_dtype(DType::F32))
+        .and_then(|x| x.to_scalar::<f32>())
+        .map_err(m)?;
+    Ok(v as f64)
+}
+
+fn m(e: candle_core::Error) -> Error {
+    ModelError::Candle(e).into()
+}
+
+/// `[1, 3, H, W]` in `[-1, 1]` from the RGB of an image.
+fn image_to_tensor(img: &RgbaImage, dev: &Device) -> Result<Tensor> {
+    let (w, h) = (img.width() as usize, img.height() as usize);
+    let mut v = vec![0f32; 3 * w * h];
+    for (i, p) in img.pixels().enumerate() {
+        for c in 0..3 {
+            v[c * w * h + i] = p[c] as f32 / 127.5 - 1.0;
+        }
+    }
+    Tensor::from_vec(v, (1, 3, h, w), dev).map_err(m)
+}
+
+/// An RGBA image from `[1, 3, H, W]` in `[-1, 1]` (clamped), alpha 255.
+fn tensor_to_image(t: &Tensor) -> Result<RgbaImage> {
+    let (_, _, h, w) = t.dims4().map_err(m)?;
+    let v = t
+        .to_dtype(DType::F32)
+        .and_then(|t| t.flatten_all())
+        .and_then(|t| t.to_vec1::<f32>())
+        .map_err(m)?;
+    let mut img = RgbaImage::new(w as u32, h as u32);
+    for (i, p) in img.pixels_mut().enumerate() {
+        for c in 0..3 {
+            let x = ((v[c * w * h + i] + 1.0) * 127.5).clamp(0.0, 255.0);
+            p[c] = x.round() as u8;
+        }
+        p[3] = 255;
+    }
+    Ok(img)
+}
+
+impl Stylizer for SdStylizer {
+    fn name(&self) -> &str {
+        "sd"
+    }
+
+    fn stylize(&self, request: &Img2ImgRequest<'_>) -> Result<Vec<RgbaImage>> {
+        let p = request.params;
+        p.validate()?;
+        let sampler: Sampler = p.sampler.parse().map_err(|e| setting("sampler", e))?;
+        if !matches!(sampler.kind, SamplerKind::Euler | SamplerKind::EulerA) {
+            return Err(Error::setting(
+                "sampler",
+                format!(
+                    "{sampler} is not implemented by the sd backend yet (use Euler or Euler a)"
+                ),
+            ));
+        }
+        let plan = sampler
+            .img2img(p.steps as usize, p.denoise as f64)
+            .map_err(|e| setting("steps", e))?;
+        let sigmas = match plan.plan {
+            Img2ImgPlan::Sigmas(s) => s,
+            Img2ImgPlan::Timesteps { .. } => {
+                return Err(Error::setting(
+                    "sampler",
+                    "timestep samplers are not supported",
+                ))
+            }
+        };
+        if sigmas.len() < 2 {
+            return Err(Error::setting("steps", "the schedule has no step to run"));
+        }
+        let init = request.init;
+        let (w0, h0) = init.dimensions();
+        if w0 == 0 || h0 == 0 {
+            return Err(Error::bad_input("<init image>", "the init image is empty"));
+        }
+        // The VAE works on multiples of 8 pixels: resize to the nearest one and back.
+        let (w, h) = (((w0 + 4) / 8 * 8).max(8), ((h0 + 4) / 8 * 8).max(8));
+        let resized;
+        let src = if (w, h) == (w0, h0) {
+            init
+        } else {
+            resized = image::imageops::resize(init, w, h, image::imageops::FilterType::Lanczos3);
+            &resized
+        };
+        let dev = self.model.device().clone();
+        let init_latent = self.model.encode_image(&image_to_tensor(src, &dev)?)?;
+        let shape = init_latent.dims()[1..].to_vec();
+        let cond = self.condition(&p.prompt)?;
+        let uncond = self.condition(&p.negative_prompt)?;
+        let log_sigmas: Vec<f32> = model_sigmas().iter().map(|s| s.ln()).collect();
+
+        let count = (p.batch_size as usize).saturating_mul(p.batch_count as usize);
+        let seeds = batch_seeds(request.seed, request.subseed, p.subseed_strength, count);
+        let mut out = Vec::with_capacity(count);
+        for seed in seeds {
+            let mut rng = ImageRng::new(&shape, &[seed], p.subseed_strength, 0);
+            let mut next = || -> Result<Tensor> {
+                let n = rng
+                    .next_noise()
+                    .map_err(|e| setting("seed", e))?
+                    .pop()
+                    .unwrap_or_default();
+                Tensor::from_vec(n, init_latent.dims(), &dev).map_err(m)
+            };
+            let noise = next()?;
+            let mut x = (&init_latent + (noise * sigmas[0] as f64).map_err(m)?).map_err(m)?;
+            for pair in sigmas.windows(2) {
+                let (s, s_next) = (pair[0], pair[1]);
+                let den = self.denoise(&x, s, &uncond, &cond, p.cfg, &log_sigmas)?;
+                let d = ((&x - den).map_err(m)? / s as f64).map_err(m)?;
+                let (s_down, s_up) = if sampler.kind == SamplerKind::EulerA {
+                    let up = (s_next.powi(2) * (s.powi(2) - s_next.powi(2)) / s.powi(2))
+                        .max(0.0)
+                        .sqrt()
+                        .min(s_next);
+                    ((s_next.powi(2) - up.powi(2)).max(0.0).sqrt(), up)
+                } else {
+                    (s_next, 0.0)
+                };
+                x = (&x + (d * (s_down - s) as f64).map_err(m)?).map_err(m)?;
+                if sampler.kind == SamplerKind::EulerA && s_next > 0.0 {
+                    let n = next()?;
+                    x = (&x + (n * s_up as f64).map_err(m)?).map_err(m)?;
+                }
+            }
+            let img = tensor_to_image(&self.model.decode_latents(&x)?)?;
+            let mut img = if (w, h) == (w0, h0) {
+                img
+            } else {
+                image::imageops::resize(&img, w0, h0, image::imageops::FilterType::Lanczos3)
+            };
+            for (o, i) in img.pixels_mut().zip(init.pixels()) {
+                o[3] = i[3];
+            }
+            out.push(img);
+        }
+        Ok(out)
+    }
+}
