@@ -4,10 +4,10 @@
 //! samples it with torch's global generator), noised as `x + noise * sigmas[0]` with the NV
 //! seed noise, then denoised with classifier-free guidance (`uncond + cfg * (cond - uncond)`).
 //! Prompt weights are applied A1111-style: each chunk's hidden states are multiplied by the
-//! token weights, then rescaled to their original mean. Samplers: Euler and Euler a; the
-//! others are rejected for now. Masks and control images are not used yet. Images whose sides
-//! are not multiples of 8 are resized to the nearest multiple and back; the output keeps the
-//! init image's alpha.
+//! token weights, then rescaled to their original mean. Samplers: Euler, Euler a, DPM++ 2M
+//! (and Karras) and LCM; DDIM and DPM++ SDE (Brownian-tree noise) are rejected for now. Masks
+//! and control images are not used yet. Images whose sides are not multiples of 8 are resized
+//! to the nearest multiple and back; the output keeps the init image's alpha.
 
 use crate::model::{ModelError, SdModel};
 use crate::noise::{batch_seeds, ImageRng};
@@ -130,6 +130,82 @@ fn mean_of(t: &Tensor) -> Result<f64> {
     Ok(v as f64)
 }
 
+/// Runs a k-diffusion sampler over `sigmas` (descending, ending in 0) from `x`, which is
+/// already noised to `sigmas[0]`. `denoise(x, sigma)` is the guided model's estimate of the
+/// clean latent; `step_noise()` serves the per-step noise of ancestral samplers (A1111's
+/// `randn_like`). DDIM and DPM++ SDE are rejected.
+pub fn sample(
+    kind: SamplerKind,
+    sigmas: &[f32],
+    mut x: Tensor,
+    denoise: &mut dyn FnMut(&Tensor, f32) -> Result<Tensor>,
+    step_noise: &mut dyn FnMut() -> Result<Tensor>,
+) -> Result<Tensor> {
+    let mut old_denoised: Option<Tensor> = None;
+    for (i, pair) in sigmas.windows(2).enumerate() {
+        let (s, s_next) = (pair[0], pair[1]);
+        let den = denoise(&x, s)?;
+        match kind {
+            SamplerKind::Euler | SamplerKind::EulerA => {
+                let d = ((&x - &den).map_err(m)? / s as f64).map_err(m)?;
+                // k-diffusion get_ancestral_step with eta 1 (Euler a only).
+                let (s_down, s_up) = if kind == SamplerKind::EulerA {
+                    let up = (s_next.powi(2) * (s.powi(2) - s_next.powi(2)) / s.powi(2))
+                        .max(0.0)
+                        .sqrt()
+                        .min(s_next);
+                    ((s_next.powi(2) - up.powi(2)).max(0.0).sqrt(), up)
+                } else {
+                    (s_next, 0.0)
+                };
+                x = (&x + (d * (s_down - s) as f64).map_err(m)?).map_err(m)?;
+                if kind == SamplerKind::EulerA && s_next > 0.0 {
+                    let n = step_noise()?;
+                    x = (&x + (n * s_up as f64).map_err(m)?).map_err(m)?;
+                }
+            }
+            SamplerKind::DpmPp2M => {
+                // k-diffusion sample_dpmpp_2m, in t = -ln(sigma).
+                x = if s_next == 0.0 {
+                    den.clone()
+                } else {
+                    let (t, t_next) = (-(s as f64).ln(), -(s_next as f64).ln());
+                    let h = t_next - t;
+                    let d = match (&old_denoised, i) {
+                        (Some(old), i) if i > 0 => {
+                            let h_last = t + (sigmas[i - 1] as f64).ln();
+                            let r = h_last / h;
+                            ((&den * (1.0 + 1.0 / (2.0 * r))).map_err(m)?
+                                - (old * (1.0 / (2.0 * r))).map_err(m)?)
+                            .map_err(m)?
+                        }
+                        _ => den.clone(),
+                    };
+                    ((&x * (s_next as f64 / s as f64)).map_err(m)?
+                        + (d * -(-h).exp_m1()).map_err(m)?)
+                    .map_err(m)?
+                };
+                old_denoised = Some(den);
+            }
+            SamplerKind::Lcm => {
+                // k-diffusion sample_lcm: jump to the prediction, re-noise to s_next.
+                x = den;
+                if s_next > 0.0 {
+                    let n = step_noise()?;
+                    x = (&x + (n * s_next as f64).map_err(m)?).map_err(m)?;
+                }
+            }
+            SamplerKind::Ddim | SamplerKind::DpmPpSde => {
+                return Err(Error::setting(
+                    "sampler",
+                    format!("{kind:?} is not implemented by the sd backend"),
+                ))
+            }
+        }
+    }
+    Ok(x)
+}
+
 fn m(e: candle_core::Error) -> Error {
     ModelError::Candle(e).into()
 }
@@ -174,11 +250,11 @@ impl Stylizer for SdStylizer {
         let p = request.params;
         p.validate()?;
         let sampler: Sampler = p.sampler.parse().map_err(|e| setting("sampler", e))?;
-        if !matches!(sampler.kind, SamplerKind::Euler | SamplerKind::EulerA) {
+        if matches!(sampler.kind, SamplerKind::Ddim | SamplerKind::DpmPpSde) {
             return Err(Error::setting(
                 "sampler",
                 format!(
-                    "{sampler} is not implemented by the sd backend yet (use Euler or Euler a)"
+                    "{sampler} is not implemented by the sd backend yet (use Euler, Euler a, DPM++ 2M [Karras] or LCM)"
                 ),
             ));
         }
@@ -232,26 +308,10 @@ impl Stylizer for SdStylizer {
                 Tensor::from_vec(n, init_latent.dims(), &dev).map_err(m)
             };
             let noise = next()?;
-            let mut x = (&init_latent + (noise * sigmas[0] as f64).map_err(m)?).map_err(m)?;
-            for pair in sigmas.windows(2) {
-                let (s, s_next) = (pair[0], pair[1]);
-                let den = self.denoise(&x, s, &uncond, &cond, p.cfg, &log_sigmas)?;
-                let d = ((&x - den).map_err(m)? / s as f64).map_err(m)?;
-                let (s_down, s_up) = if sampler.kind == SamplerKind::EulerA {
-                    let up = (s_next.powi(2) * (s.powi(2) - s_next.powi(2)) / s.powi(2))
-                        .max(0.0)
-                        .sqrt()
-                        .min(s_next);
-                    ((s_next.powi(2) - up.powi(2)).max(0.0).sqrt(), up)
-                } else {
-                    (s_next, 0.0)
-                };
-                x = (&x + (d * (s_down - s) as f64).map_err(m)?).map_err(m)?;
-                if sampler.kind == SamplerKind::EulerA && s_next > 0.0 {
-                    let n = next()?;
-                    x = (&x + (n * s_up as f64).map_err(m)?).map_err(m)?;
-                }
-            }
+            let x = (&init_latent + (noise * sigmas[0] as f64).map_err(m)?).map_err(m)?;
+            let mut den =
+                |x: &Tensor, sigma: f32| self.denoise(x, sigma, &uncond, &cond, p.cfg, &log_sigmas);
+            let x = sample(sampler.kind, &sigmas, x, &mut den, &mut next)?;
             let img = tensor_to_image(&self.model.decode_latents(&x)?)?;
             let mut img = if (w, h) == (w0, h0) {
                 img

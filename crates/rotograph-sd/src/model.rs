@@ -218,6 +218,31 @@ impl SdConfig {
         let u: UnetJson = read_json(&unet_path)?;
         let v: VaeJson = read_json(&vae_path)?;
         let c: ClipJson = read_json(&clip_path)?;
+        if u.cross_attention_dim != c.hidden_size {
+            return Err(bad(
+                &unet_path,
+                format!(
+                    "cross_attention_dim {} does not match the text encoder's hidden_size {}",
+                    u.cross_attention_dim, c.hidden_size
+                ),
+            ));
+        }
+        if u.in_channels != v.latent_channels || u.out_channels != v.latent_channels {
+            return Err(bad(
+                &unet_path,
+                format!(
+                    "in/out_channels {}/{} do not match the VAE's latent_channels {} \
+                     (inpainting UNets are not supported)",
+                    u.in_channels, u.out_channels, v.latent_channels
+                ),
+            ));
+        }
+        if v.in_channels != 3 || v.out_channels != 3 {
+            return Err(bad(
+                &vae_path,
+                "in_channels and out_channels must be 3 (RGB)",
+            ));
+        }
         Ok(SdConfig {
             unet: unet_config(&unet_path, &u)?,
             unet_in_channels: u.in_channels,

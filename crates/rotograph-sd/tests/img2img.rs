@@ -54,7 +54,7 @@ fn run(img: &RgbaImage, p: &Img2ImgParams, seed: u64) -> Vec<RgbaImage> {
 
 #[test]
 fn same_seed_same_bytes_other_seed_differs() {
-    for sampler in ["Euler a", "Euler", "Euler a"] {
+    for sampler in ["Euler a", "Euler", "DPM++ 2M", "DPM++ 2M Karras", "LCM"] {
         let img = init(64, 64);
         let p = params(sampler);
         let a = run(&img, &p, 42);
@@ -83,7 +83,7 @@ fn odd_sizes_and_batches() {
 #[test]
 fn unsupported_sampler_is_a_setting_error() {
     let img = init(64, 64);
-    let p = params("DPM++ 2M Karras");
+    let p = params("DDIM");
     let req = Img2ImgRequest {
         init: &img,
         mask: None,

@@ -110,6 +110,17 @@ fn errors_name_the_file() {
     assert!(matches!(err, ModelError::Config { .. }), "{err}");
     assert!(err.to_string().contains("unet"), "{err}");
 
+    // Configs that do not fit together.
+    let bad =
+        common::UNET_CONFIG.replace("\"cross_attention_dim\": 32", "\"cross_attention_dim\": 48");
+    std::fs::write(dir.path().join("unet/config.json"), bad).unwrap();
+    let err = SdModel::load_diffusers(dir.path(), &Device::Cpu).unwrap_err();
+    assert!(err.to_string().contains("hidden_size"), "{err}");
+    let bad = common::UNET_CONFIG.replace("\"in_channels\": 4", "\"in_channels\": 9");
+    std::fs::write(dir.path().join("unet/config.json"), bad).unwrap();
+    let err = SdModel::load_diffusers(dir.path(), &Device::Cpu).unwrap_err();
+    assert!(err.to_string().contains("latent_channels"), "{err}");
+
     // Garbage weights.
     std::fs::write(dir.path().join("unet/config.json"), common::UNET_CONFIG).unwrap();
     std::fs::write(
