@@ -120,17 +120,7 @@ impl Settings {
         if !(0.0..=1.0).contains(&self.mask_threshold) {
             return Err(Error::setting("mask_threshold", "must be within 0..=1"));
         }
-        if let Some(fps) = self.extract.fps {
-            if !(fps > 0.0 && fps <= 1000.0) {
-                return Err(Error::setting(
-                    "fps",
-                    format!("{fps} is not within (0, 1000]"),
-                ));
-            }
-        }
-        if self.extract.extract_nth_frame == 0 {
-            return Err(Error::setting("extract_nth_frame", "must be at least 1"));
-        }
+        crate::video::check_extract_options(&self.extract)?;
         if self.encode.on == 0 {
             return Err(Error::setting("on", "must be at least 1"));
         }
@@ -841,6 +831,14 @@ mod tests {
         calls: AtomicUsize,
     }
 
+    impl Invert {
+        fn new() -> Self {
+            Invert {
+                calls: AtomicUsize::new(0),
+            }
+        }
+    }
+
     impl Stylizer for Invert {
         fn name(&self) -> &str {
             "invert"
@@ -893,9 +891,7 @@ mod tests {
     fn renders_in_order_then_resumes_and_rerenders_on_change() {
         let dir = tempfile::tempdir().unwrap();
         let mut s = settings(3);
-        let st = Invert {
-            calls: AtomicUsize::new(0),
-        };
+        let st = Invert::new();
         let run = open_run(dir.path(), &mut s, &st).unwrap();
         let order = Mutex::new(Vec::new());
         let mut sink = |i: &FrameInfo, f: &Frame| {
@@ -932,9 +928,7 @@ mod tests {
     fn frames_left_by_a_longer_earlier_run_are_counted_as_stale() {
         let dir = tempfile::tempdir().unwrap();
         let mut s = settings(2);
-        let st = Invert {
-            calls: AtomicUsize::new(0),
-        };
+        let st = Invert::new();
         let run = open_run(dir.path(), &mut s, &st).unwrap();
         let r = stylize_source(source(6), &run, &s, &st, &NoProgress, None).unwrap();
         assert_eq!(r.stale, 0);
@@ -950,9 +944,7 @@ mod tests {
     #[test]
     fn random_seed_is_recorded_and_reused() {
         let dir = tempfile::tempdir().unwrap();
-        let st = Invert {
-            calls: AtomicUsize::new(0),
-        };
+        let st = Invert::new();
         let mut s = settings(1);
         s.img2img.seed = -1;
         open_run(dir.path(), &mut s, &st).unwrap();
@@ -982,9 +974,7 @@ mod tests {
     fn stop_request_keeps_finished_frames_and_resume_completes() {
         let dir = tempfile::tempdir().unwrap();
         let mut s = settings(2);
-        let st = Invert {
-            calls: AtomicUsize::new(0),
-        };
+        let st = Invert::new();
         let run = open_run(dir.path(), &mut s, &st).unwrap();
         let err = stylize_source(
             source(20),
@@ -1007,9 +997,7 @@ mod tests {
     fn source_error_is_returned() {
         let dir = tempfile::tempdir().unwrap();
         let mut s = settings(2);
-        let st = Invert {
-            calls: AtomicUsize::new(0),
-        };
+        let st = Invert::new();
         let run = open_run(dir.path(), &mut s, &st).unwrap();
         let src = Box::new(MemSource {
             frames: clip(10),
@@ -1036,9 +1024,7 @@ mod tests {
         }
         let mut s = settings(1);
         s.mask_dir = Some(masks.path().to_path_buf());
-        let st = Invert {
-            calls: AtomicUsize::new(0),
-        };
+        let st = Invert::new();
         let run = open_run(dir.path(), &mut s, &st).unwrap();
         stylize_source(source(3), &run, &s, &st, &NoProgress, None).unwrap();
         let f = frames::read_frame(&dir.path().join("00002.png")).unwrap();

@@ -38,9 +38,10 @@ pub struct VideoSource {
     warning: Option<String>,
 }
 
-fn check_options(opts: &ExtractOptions) -> Result<()> {
+/// Checks extraction options; errors name the setting.
+pub(crate) fn check_options(opts: &ExtractOptions) -> Result<()> {
     if let Some(f) = opts.fps {
-        if !(f.is_finite() && f > 0.0) {
+        if !(f.is_finite() && f > 0.0 && f <= 1000.0) {
             return Err(Error::setting(
                 "fps",
                 format!("{f} is not a positive frame rate; give e.g. 12, or leave it unset to keep every frame"),

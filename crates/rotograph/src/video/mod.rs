@@ -9,6 +9,7 @@ mod encode;
 mod probe;
 mod process;
 
+pub(crate) use decode::check_options as check_extract_options;
 pub use decode::{extract, VideoSource};
 pub use encode::{encode_files, encode_folder, Encoder};
 pub use probe::probe;
