@@ -4,8 +4,12 @@
 //! folder of any SD1.x size ([`model`]).
 
 pub mod img2img;
+pub mod load;
 pub mod model;
 pub mod noise;
 pub mod prompt;
 pub mod schedule;
+pub mod single_file;
+pub mod taesd;
 pub mod tokenizer;
+pub mod vae;

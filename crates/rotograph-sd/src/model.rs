@@ -4,8 +4,9 @@
 //! loads (the tests use tiny random ones). Weights are read as f32 through memory-mapped
 //! safetensors.
 
+use crate::vae::Vae;
 use candle_core::safetensors::MmapedSafetensors;
-use candle_core::{DType, Device, Shape, Tensor};
+use candle_core::{DType, Device, Tensor};
 use candle_nn::var_builder::SimpleBackend;
 use candle_nn::VarBuilder;
 use candle_transformers::models::clip::text_model::{
@@ -14,9 +15,8 @@ use candle_transformers::models::clip::text_model::{
 use candle_transformers::models::stable_diffusion::unet_2d::{
     BlockConfig, UNet2DConditionModel, UNet2DConditionModelConfig,
 };
-use candle_transformers::models::stable_diffusion::vae::{AutoEncoderKL, AutoEncoderKLConfig};
+use candle_transformers::models::stable_diffusion::vae::AutoEncoderKLConfig;
 use serde::Deserialize;
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 /// The VAE latent scale of SD1.x, used when `vae/config.json` has no `scaling_factor`.
@@ -174,12 +174,22 @@ pub struct SdConfig {
     pub clip: ClipTextConfig,
 }
 
-fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<T, ModelError> {
+pub(crate) fn read_json(path: &Path) -> Result<serde_json::Value, ModelError> {
     let text = std::fs::read_to_string(path).map_err(|source| ModelError::Io {
         path: path.to_path_buf(),
         source,
     })?;
     serde_json::from_str(&text).map_err(|e| ModelError::Config {
+        path: path.to_path_buf(),
+        why: e.to_string(),
+    })
+}
+
+fn from_value<T: for<'de> Deserialize<'de>>(
+    path: &Path,
+    v: serde_json::Value,
+) -> Result<T, ModelError> {
+    serde_json::from_value(v).map_err(|e| ModelError::Config {
         path: path.to_path_buf(),
         why: e.to_string(),
     })
@@ -215,12 +225,24 @@ impl SdConfig {
         let unet_path = dir.join("unet").join("config.json");
         let vae_path = dir.join("vae").join("config.json");
         let clip_path = dir.join("text_encoder").join("config.json");
-        let u: UnetJson = read_json(&unet_path)?;
-        let v: VaeJson = read_json(&vae_path)?;
-        let c: ClipJson = read_json(&clip_path)?;
+        let u = read_json(&unet_path)?;
+        let v = read_json(&vae_path)?;
+        let c = read_json(&clip_path)?;
+        Self::from_json([(&unet_path, u), (&vae_path, v), (&clip_path, c)])
+    }
+
+    /// The same checks on `config.json` contents already read: `(path, value)` of the UNet,
+    /// VAE and text encoder configs, in that order (the paths name them in errors).
+    pub fn from_json(
+        [(unet_path, u), (vae_path, v), (clip_path, c)]: [(&Path, serde_json::Value); 3],
+    ) -> Result<SdConfig, ModelError> {
+        let u: UnetJson = from_value(unet_path, u)?;
+        let v: VaeJson = from_value(vae_path, v)?;
+        let c: ClipJson = from_value(clip_path, c)?;
+        let (unet_path, vae_path, clip_path) = (unet_path, vae_path, clip_path);
         if u.cross_attention_dim != c.hidden_size {
             return Err(bad(
-                &unet_path,
+                unet_path,
                 format!(
                     "cross_attention_dim {} does not match the text encoder's hidden_size {}",
                     u.cross_attention_dim, c.hidden_size
@@ -229,7 +251,7 @@ impl SdConfig {
         }
         if u.in_channels != v.latent_channels || u.out_channels != v.latent_channels {
             return Err(bad(
-                &unet_path,
+                unet_path,
                 format!(
                     "in/out_channels {}/{} do not match the VAE's latent_channels {} \
                      (inpainting UNets are not supported)",
@@ -239,21 +261,34 @@ impl SdConfig {
         }
         if v.in_channels != 3 || v.out_channels != 3 {
             return Err(bad(
-                &vae_path,
+                vae_path,
                 "in_channels and out_channels must be 3 (RGB)",
             ));
         }
         Ok(SdConfig {
-            unet: unet_config(&unet_path, &u)?,
+            unet: unet_config(unet_path, &u)?,
             unet_in_channels: u.in_channels,
             unet_out_channels: u.out_channels,
-            vae: vae_config(&vae_path, &v)?,
+            vae: vae_config(vae_path, &v)?,
             vae_in_channels: v.in_channels,
             vae_out_channels: v.out_channels,
             scaling_factor: v.scaling_factor.unwrap_or(SD15_SCALING_FACTOR),
-            clip: clip_config(&clip_path, &c)?,
+            clip: clip_config(clip_path, &c)?,
         })
     }
+}
+
+/// A diffusers `vae/config.json` (already read) as a candle config plus its `scaling_factor`;
+/// the image channels must be 3. `path` names it in errors.
+pub fn vae_config_from_json(
+    path: &Path,
+    v: serde_json::Value,
+) -> Result<(AutoEncoderKLConfig, Option<f64>), ModelError> {
+    let v: VaeJson = from_value(path, v)?;
+    if v.in_channels != 3 || v.out_channels != 3 {
+        return Err(bad(path, "in_channels and out_channels must be 3 (RGB)"));
+    }
+    Ok((vae_config(path, &v)?, v.scaling_factor))
 }
 
 fn unet_config(path: &Path, u: &UnetJson) -> Result<UNet2DConditionModelConfig, ModelError> {
@@ -400,80 +435,6 @@ fn clip_config(path: &Path, c: &ClipJson) -> Result<ClipTextConfig, ModelError> 
     })
 }
 
-/// Safetensors with `quant_conv` replaced so that the VAE's posterior has zero variance: the
-/// logvar half of its output is pinned to -1e4, so candle's (unseedable) `sample()` returns
-/// the posterior mean exactly (`mean + 0 * noise`). A VAE without `quant_conv` gets an identity
-/// one with the same pinning.
-struct MeanPosterior {
-    inner: MmapedSafetensors,
-    overrides: HashMap<String, Tensor>,
-}
-
-impl SimpleBackend for MeanPosterior {
-    fn get(
-        &self,
-        s: Shape,
-        name: &str,
-        h: candle_nn::Init,
-        dtype: DType,
-        dev: &Device,
-    ) -> candle_core::Result<Tensor> {
-        match self.overrides.get(name) {
-            Some(t) if t.shape() == &s => t.to_dtype(dtype)?.to_device(dev),
-            Some(t) => Err(candle_core::Error::UnexpectedShape {
-                msg: format!("shape mismatch for {name}"),
-                expected: s,
-                got: t.shape().clone(),
-            }),
-            None => SimpleBackend::get(&self.inner, s, name, h, dtype, dev),
-        }
-    }
-
-    fn get_unchecked(&self, name: &str, dtype: DType, dev: &Device) -> candle_core::Result<Tensor> {
-        match self.overrides.get(name) {
-            Some(t) => t.to_dtype(dtype)?.to_device(dev),
-            None => SimpleBackend::get_unchecked(&self.inner, name, dtype, dev),
-        }
-    }
-
-    fn contains_tensor(&self, name: &str) -> bool {
-        self.overrides.contains_key(name) || SimpleBackend::contains_tensor(&self.inner, name)
-    }
-}
-
-/// `quant_conv` weight `[2L, 2L, 1, 1]` and bias `[2L]` whose logvar half is constant -1e4.
-fn mean_quant_conv(
-    st: &MmapedSafetensors,
-    latent: usize,
-    has_quant_conv: bool,
-) -> candle_core::Result<HashMap<String, Tensor>> {
-    let dev = Device::Cpu;
-    let c = 2 * latent;
-    let (mut w, mut b) = if has_quant_conv {
-        let w = st.load("quant_conv.weight", &dev)?.to_dtype(DType::F32)?;
-        let b = st.load("quant_conv.bias", &dev)?.to_dtype(DType::F32)?;
-        let w = w.reshape((c, c))?.to_vec2::<f32>()?;
-        (w, b.to_vec1::<f32>()?)
-    } else {
-        let w = (0..c)
-            .map(|i| (0..c).map(|j| if i == j { 1.0 } else { 0.0 }).collect())
-            .collect::<Vec<Vec<f32>>>();
-        (w, vec![0.0; c])
-    };
-    for i in latent..c {
-        w[i].iter_mut().for_each(|x| *x = 0.0);
-        b[i] = -1e4;
-    }
-    let w: Vec<f32> = w.into_iter().flatten().collect();
-    let mut m = HashMap::new();
-    m.insert(
-        "quant_conv.weight".to_string(),
-        Tensor::from_vec(w, (c, c, 1, 1), &dev)?,
-    );
-    m.insert("quant_conv.bias".to_string(), Tensor::from_vec(b, c, &dev)?);
-    Ok(m)
-}
-
 fn weights_file(dir: &Path, names: &[&str]) -> Result<PathBuf, ModelError> {
     names
         .iter()
@@ -485,7 +446,7 @@ fn weights_file(dir: &Path, names: &[&str]) -> Result<PathBuf, ModelError> {
         })
 }
 
-fn mmap(path: &Path) -> Result<MmapedSafetensors, ModelError> {
+pub(crate) fn mmap(path: &Path) -> Result<MmapedSafetensors, ModelError> {
     // SAFETY: the file is only read; a concurrent writer could change the mapped bytes (the
     // usual caveat of memory-mapped weights), which cannot corrupt memory outside the map.
     unsafe { MmapedSafetensors::new(path) }.map_err(|source| ModelError::Weights {
@@ -499,7 +460,7 @@ pub struct SdModel {
     /// The configs it was built from.
     pub config: SdConfig,
     unet: UNet2DConditionModel,
-    vae: AutoEncoderKL,
+    vae: Vae,
     text_encoder: ClipTextTransformer,
     device: Device,
 }
@@ -520,13 +481,36 @@ impl SdModel {
     pub fn load_diffusers(dir: &Path, device: &Device) -> Result<SdModel, ModelError> {
         let config = SdConfig::read_diffusers(dir)?;
         let st_names = ["diffusion_pytorch_model.safetensors"];
+        let unet_file = weights_file(&dir.join("unet"), &st_names)?;
+        let unet = mmap(&unet_file)?;
+        let vae_file = weights_file(&dir.join("vae"), &st_names)?;
+        let vae = mmap(&vae_file)?;
+        let clip_file = weights_file(&dir.join("text_encoder"), &["model.safetensors"])?;
+        let clip = mmap(&clip_file)?;
+        Self::from_weights(
+            config,
+            [
+                (&unet_file, Box::new(unet)),
+                (&vae_file, Box::new(vae)),
+                (&clip_file, Box::new(clip)),
+            ],
+            device,
+        )
+    }
+
+    /// Builds the model from `config` and the UNet, VAE and text encoder weights under
+    /// diffusers names, in that order, each with the path that names it in errors.
+    pub fn from_weights(
+        config: SdConfig,
+        [(unet_file, unet_w), (vae_file, vae_w), (clip_file, clip_w)]: [(&Path, Box<dyn SimpleBackend>);
+            3],
+        device: &Device,
+    ) -> Result<SdModel, ModelError> {
         let weights_err = |path: &Path| {
             let path = path.to_path_buf();
             move |source| ModelError::Weights { path, source }
         };
-
-        let unet_file = weights_file(&dir.join("unet"), &st_names)?;
-        let vb = VarBuilder::from_backend(Box::new(mmap(&unet_file)?), DType::F32, device.clone());
+        let vb = VarBuilder::from_backend(unet_w, DType::F32, device.clone());
         let unet = UNet2DConditionModel::new(
             vb,
             config.unet_in_channels,
@@ -534,32 +518,21 @@ impl SdModel {
             false,
             config.unet.clone(),
         )
-        .map_err(weights_err(&unet_file))?;
+        .map_err(weights_err(unet_file))?;
 
-        let vae_file = weights_file(&dir.join("vae"), &st_names)?;
-        let vae_st = mmap(&vae_file)?;
-        let overrides = mean_quant_conv(
-            &vae_st,
-            config.vae.latent_channels,
-            config.vae.use_quant_conv,
-        )
-        .map_err(weights_err(&vae_file))?;
-        let backend = MeanPosterior {
-            inner: vae_st,
-            overrides,
-        };
-        let vb = VarBuilder::from_backend(Box::new(backend), DType::F32, device.clone());
-        let vae_cfg = AutoEncoderKLConfig {
-            use_quant_conv: true,
-            ..config.vae.clone()
-        };
-        let vae = AutoEncoderKL::new(vb, config.vae_in_channels, config.vae_out_channels, vae_cfg)
-            .map_err(weights_err(&vae_file))?;
+        let vae = Vae::kl(
+            &config.vae,
+            config.vae_in_channels,
+            config.vae_out_channels,
+            config.scaling_factor,
+            vae_w,
+            vae_file,
+            device,
+        )?;
 
-        let clip_file = weights_file(&dir.join("text_encoder"), &["model.safetensors"])?;
-        let vb = VarBuilder::from_backend(Box::new(mmap(&clip_file)?), DType::F32, device.clone());
+        let vb = VarBuilder::from_backend(clip_w, DType::F32, device.clone());
         let text_encoder = ClipTextTransformer::new(vb.pp("text_model"), &config.clip)
-            .map_err(weights_err(&clip_file))?;
+            .map_err(weights_err(clip_file))?;
 
         Ok(SdModel {
             config,
@@ -568,6 +541,17 @@ impl SdModel {
             text_encoder,
             device: device.clone(),
         })
+    }
+
+    /// Replaces the autoencoder (a separate VAE file, or TAESD). `config.vae` keeps
+    /// describing the model's own VAE.
+    pub fn set_vae(&mut self, vae: Vae) {
+        self.vae = vae;
+    }
+
+    /// The autoencoder in use.
+    pub fn vae(&self) -> &Vae {
+        &self.vae
     }
 
     /// The device the model runs on.
@@ -595,14 +579,12 @@ impl SdModel {
     /// VAE encoding of images `[B, 3, H, W]` in `[-1, 1]`: the posterior mean times the
     /// scaling factor (deterministic; A1111 samples the posterior instead).
     pub fn encode_image(&self, images: &Tensor) -> Result<Tensor, ModelError> {
-        let mean = self.vae.encode(images)?.sample()?;
-        Ok((mean * self.config.scaling_factor)?)
+        self.vae.encode(images)
     }
 
     /// VAE decoding of scaled latents `[B, L, h, w]` to images `[B, 3, 8h, 8w]`, roughly in
     /// `[-1, 1]` (not clamped).
     pub fn decode_latents(&self, latents: &Tensor) -> Result<Tensor, ModelError> {
-        let x = (latents / self.config.scaling_factor)?;
-        Ok(self.vae.decode(&x)?)
+        self.vae.decode(latents)
     }
 }
