@@ -39,7 +39,7 @@ pub const CLIP_CONFIG: &str = r#"{
 
 /// Overwrites every variable with values from the NV generator (seeded), in name order: norm
 /// weights 1 and biases 0, other matrices `randn / sqrt(fan_in)`, other vectors `0.02 randn`.
-fn fill_deterministic(varmap: &VarMap, seed: u64) {
+pub fn fill_deterministic(varmap: &VarMap, seed: u64) {
     let data = varmap.data().lock().unwrap();
     let mut names: Vec<&String> = data.keys().collect();
     names.sort();
@@ -66,11 +66,13 @@ fn fill_deterministic(varmap: &VarMap, seed: u64) {
 
 /// Writes the tiny model under `dir` in the diffusers layout.
 pub fn write_tiny_model(dir: &Path) {
-    for (sub, cfg) in [
-        ("unet", UNET_CONFIG),
-        ("vae", VAE_CONFIG),
-        ("text_encoder", CLIP_CONFIG),
-    ] {
+    write_model_with(dir, [UNET_CONFIG, VAE_CONFIG, CLIP_CONFIG], [1, 2, 3]);
+}
+
+/// Writes a model of the given UNet, VAE and text encoder configs under `dir` in the diffusers
+/// layout, each filled from its seed.
+pub fn write_model_with(dir: &Path, configs: [&str; 3], seeds: [u64; 3]) {
+    for (sub, cfg) in ["unet", "vae", "text_encoder"].into_iter().zip(configs) {
         std::fs::create_dir_all(dir.join(sub)).unwrap();
         std::fs::write(dir.join(sub).join("config.json"), cfg).unwrap();
     }
@@ -87,7 +89,7 @@ pub fn write_tiny_model(dir: &Path) {
         cfg.unet.clone(),
     )
     .unwrap();
-    fill_deterministic(&vm, 1);
+    fill_deterministic(&vm, seeds[0]);
     vm.save(dir.join("unet/diffusion_pytorch_model.safetensors"))
         .unwrap();
 
@@ -100,13 +102,13 @@ pub fn write_tiny_model(dir: &Path) {
         cfg.vae.clone(),
     )
     .unwrap();
-    fill_deterministic(&vm, 2);
+    fill_deterministic(&vm, seeds[1]);
     vm.save(dir.join("vae/diffusion_pytorch_model.safetensors"))
         .unwrap();
 
     let vm = VarMap::new();
     let vb = VarBuilder::from_varmap(&vm, DType::F32, &dev);
     ClipTextTransformer::new(vb.pp("text_model"), &cfg.clip).unwrap();
-    fill_deterministic(&vm, 3);
+    fill_deterministic(&vm, seeds[2]);
     vm.save(dir.join("text_encoder/model.safetensors")).unwrap();
 }
