@@ -51,9 +51,13 @@ impl SdStylizer {
         Self { model }
     }
 
-    /// Loads a diffusers folder on the CPU (see [`SdModel::load_diffusers`]).
-    pub fn load(dir: &Path) -> Result<Self> {
-        Ok(Self::new(SdModel::load_diffusers(dir, &Device::Cpu)?))
+    /// Loads a model on the CPU: a diffusers folder, a single-file `.safetensors` or a `.ckpt`,
+    /// with its own VAE (see [`crate::load::load`]).
+    pub fn load(path: &Path) -> Result<Self> {
+        let options = crate::load::LoadOptions::default();
+        Ok(Self::new(
+            crate::load::load(path, &options, &Device::Cpu)?.model,
+        ))
     }
 
     /// The model.

@@ -1,7 +1,8 @@
 //! Stable Diffusion img2img for rotograph (issue 3, in progress): the parts that make results
 //! match Automatic1111 — its "NV" seeded noise, prompt syntax and CLIP tokenization, sampler
 //! schedules — and the candle model (UNet, VAE, CLIP text encoder) loaded from a diffusers
-//! folder of any SD1.x size ([`model`]).
+//! folder of any SD1.x size ([`model`]) or a single-file checkpoint ([`single_file`]), with an
+//! optional separate VAE or TAESD ([`taesd`]); [`load()`] is the entry point for all of them.
 
 pub mod img2img;
 pub mod load;
@@ -13,3 +14,5 @@ pub mod single_file;
 pub mod taesd;
 pub mod tokenizer;
 pub mod vae;
+
+pub use load::{load, LoadOptions, Loaded, Prediction, VaeChoice};

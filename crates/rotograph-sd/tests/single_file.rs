@@ -37,7 +37,6 @@ fn configs() -> [String; 3] {
 }
 
 struct Fixture {
-    _dir: tempfile::TempDir,
     diffusers: PathBuf,
     safetensors: PathBuf,
     ckpt: PathBuf,
@@ -65,32 +64,34 @@ fn ldm_tensors(dir: &Path, vae_prefix: &str) -> Vec<(String, Tensor)> {
 fn fixture() -> &'static Fixture {
     static F: OnceLock<Fixture> = OnceLock::new();
     F.get_or_init(|| {
-        let dir = tempfile::tempdir().unwrap();
+        // A fixed folder under target/ (statics are never dropped, so a TempDir would leak).
+        let root = Path::new(env!("CARGO_TARGET_TMPDIR")).join("rotograph-sd-single-file");
+        let _ = std::fs::remove_dir_all(&root);
+        std::fs::create_dir_all(&root).unwrap();
         let [u, v, c] = configs();
-        let diffusers = dir.path().join("tiny");
+        let diffusers = root.join("tiny");
         common::write_model_with(&diffusers, [&u, &v, &c], [1, 2, 3]);
         let all = ldm_tensors(&diffusers, "first_stage_model.");
-        let safetensors = dir.path().join("tiny.safetensors");
+        let safetensors = root.join("tiny.safetensors");
         ldm::save(all.clone(), &safetensors);
-        let ckpt = dir.path().join("tiny.ckpt");
+        let ckpt = root.join("tiny.ckpt");
         ldm::save_ckpt(&all, true, &ckpt);
-        let ckpt_flat = dir.path().join("tiny-flat.ckpt");
+        let ckpt_flat = root.join("tiny-flat.ckpt");
         ldm::save_ckpt(&all, false, &ckpt_flat);
 
-        let other = dir.path().join("other");
+        let other = root.join("other");
         common::write_model_with(&other, [&u, &v, &c], [1, 22, 3]);
         let vae_dir = other.join("vae");
         let vae_t = ldm::load(&vae_dir.join("diffusion_pytorch_model.safetensors"));
-        let vae_file = dir.path().join("other-vae.safetensors");
+        let vae_file = root.join("other-vae.safetensors");
         ldm::save(ldm::vae_tensors(&vae_t, ""), &vae_file);
-        let vae_file_prefixed = dir.path().join("other-vae.ckpt");
+        let vae_file_prefixed = root.join("other-vae.ckpt");
         ldm::save_ckpt(
             &ldm::vae_tensors(&vae_t, "first_stage_model."),
             false,
             &vae_file_prefixed,
         );
         Fixture {
-            _dir: dir,
             diffusers,
             safetensors,
             ckpt,
