@@ -17,7 +17,8 @@ pub enum VaeChoice {
     Model,
     /// A separate VAE: a `.safetensors`/`.ckpt` file in LDM naming (`encoder.*`/`decoder.*`,
     /// optionally below `first_stage_model.`), a diffusers VAE folder (`config.json` +
-    /// `diffusion_pytorch_model.safetensors`), or a TAESD folder (taken as [`VaeChoice::Taesd`]).
+    /// `diffusion_pytorch_model.safetensors`) or model folder (its `vae/`), or a TAESD folder
+    /// (taken as [`VaeChoice::Taesd`]).
     File(PathBuf),
     /// TAESD: from the given folder, or (`None`) from a `taesd/` folder (`taesdxl/` for SDXL)
     /// inside a diffusers model folder or beside a single-file checkpoint.
@@ -260,9 +261,17 @@ fn check_latents(path: &Path, latent: usize, config: &SdConfig) -> Result<(), Mo
     Ok(())
 }
 
-/// A diffusers VAE folder (`config.json` + `diffusion_pytorch_model.safetensors`). The model's
+/// A diffusers VAE folder (`config.json` + `diffusion_pytorch_model.safetensors`, or a model
+/// folder's `vae/`). The model's
 /// scaling factor is kept (it belongs to the latent space the UNet was trained in).
 fn diffusers_vae(dir: &Path, config: &SdConfig, device: &Device) -> Result<Vae, ModelError> {
+    // A whole diffusers model folder lends its `vae/`.
+    let sub = dir.join("vae");
+    let dir = if sub.join("config.json").is_file() {
+        &sub
+    } else {
+        dir
+    };
     let cfg_path = dir.join("config.json");
     let (cfg, _) = vae_config_from_json(&cfg_path, read_json(&cfg_path)?)?;
     check_latents(&cfg_path, cfg.latent_channels, config)?;

@@ -871,6 +871,23 @@ impl SingleFile {
                 Some(open_clip_component(&store, shapes, XL_CLIP2, false).map_err(bad)?),
             ),
         };
+        let mut unet = unet;
+        if let (Some(te2), Some(proj)) = (
+            &text_encoder_2,
+            unet.config["projection_class_embeddings_input_dim"].as_u64(),
+        ) {
+            // SDXL's added conditioning: the pooled text embedding plus six size/crop numbers,
+            // each embedded in `addition_time_embed_dim` (256 in SDXL).
+            let pooled = te2.config["projection_dim"].as_u64().unwrap_or(0);
+            let per = proj.saturating_sub(pooled) / 6;
+            if per == 0 || pooled + 6 * per != proj {
+                return Err(bad(format!(
+                    "the UNet's added embedding takes {proj} inputs, which is not the pooled \
+                     text size {pooled} plus six equal size embeddings"
+                )));
+            }
+            unet.config["addition_time_embed_dim"] = json!(per);
+        }
         let inpainting = unet.config["in_channels"] == json!(9);
         Ok(SingleFile {
             path: path.to_path_buf(),

@@ -254,6 +254,14 @@ fn a_separate_vae_file_replaces_the_vae() {
     let f = fixture();
     let own = outputs(&open(&f.safetensors, VaeChoice::Model).model);
     let from_dir = outputs(&open(&f.safetensors, VaeChoice::File(f.vae_dir.clone())).model);
+    let from_model_dir = outputs(
+        &open(
+            &f.safetensors,
+            VaeChoice::File(f.vae_dir.parent().unwrap().to_path_buf()),
+        )
+        .model,
+    );
+    assert_eq!(from_dir, from_model_dir);
     let from_file = outputs(&open(&f.safetensors, VaeChoice::File(f.vae_file.clone())).model);
     let from_ckpt =
         outputs(&open(&f.diffusers, VaeChoice::File(f.vae_file_prefixed.clone())).model);
@@ -562,6 +570,7 @@ fn open_clip_qkv_split_puts_each_row_block_in_place() {
         ])
     );
     assert_eq!(s.unet.config["projection_class_embeddings_input_dim"], 80);
+    assert_eq!(s.unet.config["addition_time_embed_dim"], 8);
     assert_eq!(te2.config["projection_dim"], 32);
     assert_eq!(te2.config["num_hidden_layers"], 2);
     assert_eq!(s.vae.as_ref().unwrap().config["scaling_factor"], 0.13025);
