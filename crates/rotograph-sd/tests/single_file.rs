@@ -656,3 +656,46 @@ fn sd2_prediction_follows_the_yaml_beside_the_checkpoint() {
         VaeChoice::File("a/vae.pt".into())
     );
 }
+
+fn max_diff(a: &[u32], b: &[u32]) -> f32 {
+    a.iter()
+        .zip(b)
+        .map(|(&x, &y)| (f32::from_bits(x) - f32::from_bits(y)).abs())
+        .fold(0.0, f32::max)
+}
+
+#[test]
+fn half_precision_file_with_the_older_text_encoder_prefix_loads() {
+    let f = fixture();
+    let dir = tempfile::tempdir().unwrap();
+    // fp16 as most civitai files are, and `cond_stage_model.transformer.embeddings.*` without
+    // the `text_model.` level, as some older SD1 files have it.
+    let all: Vec<(String, Tensor)> = ldm_tensors(&f.diffusers, "first_stage_model.")
+        .into_iter()
+        .map(|(k, t)| {
+            let k = k.replace(
+                "cond_stage_model.transformer.text_model.",
+                "cond_stage_model.transformer.",
+            );
+            (k, t.to_dtype(DType::F16).unwrap())
+        })
+        .collect();
+    let p = dir.path().join("half.safetensors");
+    ldm::save(all, &p);
+    let half = outputs(&open(&p, VaeChoice::Model).model);
+    let full = outputs(&open(&f.safetensors, VaeChoice::Model).model);
+    for (i, (h, x)) in half.iter().zip(&full).enumerate() {
+        assert_eq!(h.len(), x.len());
+        let scale = x
+            .iter()
+            .map(|&v| f32::from_bits(v).abs())
+            .fold(0.0, f32::max);
+        let d = max_diff(h, x);
+        // f16 weights: a relative error of a few 1e-3, far from a wrong mapping's O(1).
+        assert!(
+            d <= 0.02 * scale.max(1.0),
+            "output {i}: {d} against scale {scale}"
+        );
+        assert_ne!(h, x, "output {i} should carry the f16 rounding");
+    }
+}
