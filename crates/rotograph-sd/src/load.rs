@@ -140,7 +140,7 @@ pub fn load(path: &Path, options: &LoadOptions, device: &Device) -> Result<Loade
             let vae = diffusers_vae(p, &model.config, device)?;
             model.set_vae(vae);
         }
-        VaeChoice::File(p) if p.is_dir() => model.set_vae(Vae::Tiny(Taesd::load(p, device)?)),
+        VaeChoice::File(p) if p.is_dir() => model.set_vae(tiny(p, &model.config, device)?),
         VaeChoice::File(p) => {
             let c = single_file::open_vae_file(p, model.config.scaling_factor)?;
             model.set_vae(component_vae(&c, p, &model.config, device)?);
@@ -150,7 +150,7 @@ pub fn load(path: &Path, options: &LoadOptions, device: &Device) -> Result<Loade
                 Some(d) => d.clone(),
                 None => taesd_dir(path, arch)?,
             };
-            model.set_vae(Vae::Tiny(Taesd::load(&dir, device)?));
+            model.set_vae(tiny(&dir, &model.config, device)?);
         }
     }
     let prediction = match options.prediction {
@@ -166,6 +166,13 @@ pub fn load(path: &Path, options: &LoadOptions, device: &Device) -> Result<Loade
         arch,
         prediction,
     })
+}
+
+/// TAESD from `dir`, checked against the model's latent channels.
+fn tiny(dir: &Path, config: &SdConfig, device: &Device) -> Result<Vae, ModelError> {
+    let t = Taesd::load(dir, device)?;
+    check_latents(dir, t.latent_channels(), config)?;
+    Ok(Vae::Tiny(t))
 }
 
 /// A1111's v-prediction probe (see [`single_file::v_prediction_probe`]).
