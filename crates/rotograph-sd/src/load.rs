@@ -1,4 +1,4 @@
-//! One entry point for every model format: [`load`] takes a diffusers folder, a single-file
+//! One entry point for every model format: [`load()`] takes a diffusers folder, a single-file
 //! `.safetensors` or a `.ckpt`, and an optional replacement autoencoder ([`VaeChoice`]).
 
 use crate::model::{read_json, vae_config_from_json, ModelError, SdConfig, SdModel};
@@ -40,7 +40,7 @@ impl VaeChoice {
 /// What the UNet predicts.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum Prediction {
-    /// Decide from the model (see [`load`]).
+    /// Decide from the model (see [`load()`]).
     #[default]
     Auto,
     /// The noise (SD1, SD2 "base" 512px, SDXL).
@@ -63,7 +63,7 @@ impl std::str::FromStr for Prediction {
     }
 }
 
-/// Options of [`load`].
+/// Options of [`load()`].
 #[derive(Debug, Clone, Default)]
 pub struct LoadOptions {
     /// The autoencoder.

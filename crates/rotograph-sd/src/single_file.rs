@@ -579,7 +579,7 @@ fn under<'a>(
         .map(move |(k, _)| &k[prefix.len()..])
 }
 
-/// Maps the UNet keys under `prefix`.
+/// Maps the UNet keys (under `model.diffusion_model.`) and infers its config.
 fn unet_component(
     store: &Arc<Store>,
     shapes: &BTreeMap<String, Vec<usize>>,
