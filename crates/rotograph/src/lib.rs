@@ -11,6 +11,7 @@ pub mod imageops;
 pub mod pipeline;
 pub mod progress;
 pub mod run;
+pub mod schedule;
 pub mod stylize;
 pub mod video;
 
