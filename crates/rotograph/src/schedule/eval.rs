@@ -85,6 +85,15 @@ fn float_divmod(vx: f64, wx: f64) -> (f64, f64) {
 
 fn repeat(seq: &Value, n: i64, budget: &mut Budget) -> Result<Value, String> {
     let n = usize::try_from(n.max(0)).unwrap_or(usize::MAX);
+    // An empty sequence stays empty however often it is repeated (and must not loop n times).
+    let empty = matches!(seq, Value::Str(s) if s.is_empty())
+        || matches!(seq, Value::List(l) if l.is_empty());
+    if empty || n == 0 {
+        return Ok(match seq {
+            Value::Str(_) => Value::Str(String::new()),
+            _ => Value::List(Vec::new()),
+        });
+    }
     match seq {
         Value::Str(s) => {
             let len = s.len().saturating_mul(n);
@@ -93,7 +102,7 @@ fn repeat(seq: &Value, n: i64, budget: &mut Budget) -> Result<Value, String> {
             Ok(Value::Str(s.repeat(n)))
         }
         Value::List(l) => {
-            let w = (seq.weight() - 1).saturating_mul(n) + 1;
+            let w = (seq.weight() - 1).saturating_mul(n).saturating_add(1);
             check_size(w)?;
             budget.charge(w)?;
             let mut out = Vec::with_capacity(l.len() * n);

@@ -367,12 +367,14 @@ impl Parser<'_> {
                 (true, Tok::Op("/")) => ArOp::Div,
                 (true, Tok::Op("//")) => ArOp::FloorDiv,
                 (true, Tok::Op("%")) => ArOp::Mod,
-                (_, Tok::Op(o @ ("&" | "|" | "^" | "<<" | ">>" | "@"))) => return Err((
-                    self.col(),
-                    format!(
+                (_, Tok::Op(o @ ("&" | "|" | "^" | "<<" | ">>" | "@"))) => {
+                    return Err((
+                        self.col(),
+                        format!(
                         "operator `{o}` is not supported: expected + - * / // % ** or a comparison"
                     ),
-                )),
+                    ))
+                }
                 _ => break,
             };
             let op_col = self.col();
@@ -491,12 +493,14 @@ impl Parser<'_> {
                     "the schedule ends here: expected a number, a name or `(`".into(),
                 ))
             }
-            Tok::Op(o) => return Err((
-                col,
-                format!(
+            Tok::Op(o) => {
+                return Err((
+                    col,
+                    format!(
                     "unexpected `{o}`: expected a number, a variable, a function call, `(` or `[`"
                 ),
-            )),
+                ))
+            }
         };
         if self.is_op("(") || self.is_op("[") || self.is_op(".") {
             return Err((
