@@ -8,6 +8,7 @@
 pub mod error;
 pub mod frames;
 pub mod imageops;
+pub mod loopback;
 pub mod pipeline;
 pub mod progress;
 pub mod run;
