@@ -523,3 +523,46 @@ fn frames_already_stored_are_not_rendered_again() {
         assert_eq!(store.get(2, i).unwrap(), full.get(2, i).unwrap());
     }
 }
+
+#[test]
+fn folder_store_round_trips_resumes_and_drops_old_loops() {
+    use rotograph::loopback::FolderStore;
+    let dir = tempfile::tempdir().unwrap();
+    let frames = clip(3);
+    let s = settings(3, "0.35", "[1, 2, 1]");
+    let plan = Plan::new(&s, 3).unwrap();
+    let inputs = FrameInputs {
+        mask: &no_mask,
+        prompt: &no_prompt,
+        name: &name,
+    };
+    let backend = Recorder::new(Mode::Constant([9, 99, 199, 255]));
+    let mut mem = MemoryStore::with_source(frames.iter().map(ImageF32::from_rgba));
+    loopback::run(&plan, &mut mem, &inputs, &backend).unwrap();
+
+    let mut disk = FolderStore::open(dir.path()).unwrap();
+    for (i, f) in frames.iter().enumerate() {
+        disk.put(0, i, ImageF32::from_rgba(f)).unwrap();
+    }
+    // Loop 1 and the first frame of loop 2 already rendered: a resumed run.
+    for i in 0..3 {
+        disk.put(1, i, mem.get(1, i).unwrap()).unwrap();
+    }
+    disk.put(2, 0, mem.get(2, 0).unwrap()).unwrap();
+    let resumed = Recorder::new(Mode::Constant([9, 99, 199, 255]));
+    loopback::run(&plan, &mut disk, &inputs, &resumed).unwrap();
+    assert_eq!(resumed.calls().len(), 2 + 3);
+    for i in 0..3 {
+        assert_eq!(
+            disk.get(3, i).unwrap(),
+            mem.get(3, i).unwrap(),
+            "bit-exact f32"
+        );
+    }
+    assert!(disk.contains(0, 0) && !disk.contains(1, 0) && !disk.contains(2, 0));
+
+    // A damaged file is reported with its path.
+    std::fs::write(dir.path().join("loop-03/00002.f32"), b"junk").unwrap();
+    let e = disk.get(3, 1).unwrap_err().to_string();
+    assert!(e.contains("00002.f32") && e.contains("delete it"), "{e}");
+}

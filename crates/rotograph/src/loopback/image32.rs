@@ -20,6 +20,15 @@ impl ImageF32 {
         }
     }
 
+    /// An image from row-major RGBA channels; `None` when the length does not match.
+    pub fn from_raw(width: u32, height: u32, data: Vec<f32>) -> Option<Self> {
+        (data.len() == width as usize * height as usize * 4).then_some(ImageF32 {
+            width,
+            height,
+            data,
+        })
+    }
+
     /// The exact f32 values of 8-bit pixels.
     pub fn from_rgba(image: &RgbaImage) -> Self {
         ImageF32 {

@@ -9,14 +9,19 @@
 //! window of the previous loop around the frame it renders, so its own memory does not grow
 //! with the clip. Frames already in the store are skipped, which is how a run resumes.
 //!
-//! Not yet here: the disk-backed store, frame sources (video / single image repeated), the
+//! [`MemoryStore`] keeps frames in memory; [`FolderStore`] on disk (raw f32, written
+//! atomically), keeping the source and the last two loops.
+//!
+//! Not yet here: frame sources (video / single image repeated), the
 //! `rotograph loopback` command and its settings file.
 
 mod image32;
 mod inputs;
+mod store;
 
 pub use image32::ImageF32;
 pub use inputs::{read_prompt_file, FramePrompt, MaskSource};
+pub use store::FolderStore;
 
 use crate::error::{Error, Result};
 use crate::schedule::{Expect, Schedule, Vars};
@@ -339,6 +344,11 @@ pub trait FrameStore {
     fn put(&mut self, loop_i: usize, index: usize, image: ImageF32) -> Result<()>;
     /// Whether frame `index` of loop `loop_i` is already stored (resume).
     fn contains(&self, loop_i: usize, index: usize) -> bool;
+    /// Called when every frame of loop `loop_i` is stored (a store may drop older loops:
+    /// only loop 0 and the latest loop are read again).
+    fn loop_done(&mut self, _loop_i: usize) -> Result<()> {
+        Ok(())
+    }
 }
 
 /// A [`FrameStore`] in memory (tests, short clips).
@@ -473,6 +483,7 @@ pub fn run(
             }
             store.put(loop_i, index, out)?;
         }
+        store.loop_done(loop_i)?;
     }
     Ok(())
 }
