@@ -611,6 +611,8 @@ impl Parser<'_> {
                 format!("the math module has no `{full}`")
             } else if full == "math" {
                 "`math` alone is not a value: write math.NAME, like math.sin(x)".to_string()
+            } else if let Some(near) = nearest_name(&full) {
+                format!("unknown name `{full}`: did you mean `{near}`?")
             } else {
                 format!(
                     "unknown name `{full}`: expected a variable ({}), a constant (pi, e, tau, inf, nan) or a function (sin, max, round...)",
@@ -721,4 +723,42 @@ fn kw_hint(def: &FnDef) -> String {
     } else {
         format!(" (it accepts {})", def.kwargs.join(", "))
     }
+}
+
+/// The known name closest to `name` (ignoring case; one edit away, two when both names have
+/// six letters or more), for hints.
+fn nearest_name(name: &str) -> Option<&'static str> {
+    let lower = name.to_lowercase();
+    let consts: [&'static str; 5] = ["pi", "e", "tau", "inf", "nan"];
+    Var::NAMES
+        .iter()
+        .copied()
+        .chain(consts)
+        .chain(funcs::function_names())
+        .map(|cand| (edit_distance(&lower, cand), cand))
+        .filter(|(d, cand)| {
+            *d <= if cand.len().min(lower.len()) >= 6 {
+                2
+            } else {
+                1
+            } && *d < cand.len()
+        })
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, cand)| cand)
+}
+
+/// Levenshtein distance between two short strings.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut prev = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let cur = row[j + 1];
+            row[j + 1] = (prev + usize::from(ca != *cb)).min(row[j] + 1).min(cur + 1);
+            prev = cur;
+        }
+    }
+    row[b.len()]
 }
