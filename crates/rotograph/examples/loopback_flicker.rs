@@ -10,6 +10,7 @@ use rotograph::frames::{list_frames, read_frame};
 use rotograph::loopback::{
     self, FrameInputs, FrameStore, ImageF32, LoopbackSettings, MemoryStore, Plan,
 };
+use rotograph::progress::NoProgress;
 use rotograph::stylize::toon::{Style, Toon};
 use rotograph::stylize::{Img2ImgRequest, Stylizer};
 
@@ -78,7 +79,7 @@ fn run(
         prompt: &|_| Ok(None),
         name: &|i| format!("{:05}.png", i + 1),
     };
-    loopback::run(&plan, &mut store, &inputs, backend).expect("loopback");
+    loopback::run(&plan, &mut store, &inputs, backend, &NoProgress).expect("loopback");
     (0..frames.len())
         .map(|i| store.get(loops, i).expect("frame").to_rgba())
         .collect()

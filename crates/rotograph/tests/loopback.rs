@@ -7,6 +7,7 @@ use rotograph::loopback::{
     self, read_prompt_file, window_weights, FrameInputs, FramePrompt, FrameStore, ImageF32,
     LoopbackSettings, MaskSource, MemoryStore, Plan,
 };
+use rotograph::progress::NoProgress;
 use rotograph::stylize::toon::{Style, Toon};
 use rotograph::stylize::{Img2ImgRequest, Stylizer};
 use rotograph::{Error, Result};
@@ -131,7 +132,7 @@ fn run_with(
         prompt,
         name: &name,
     };
-    loopback::run(&plan, &mut store, &inputs, backend).unwrap();
+    loopback::run(&plan, &mut store, &inputs, backend, &NoProgress).unwrap();
     store
 }
 
@@ -504,14 +505,14 @@ fn frames_already_stored_are_not_rendered_again() {
     };
     // A full run, for reference.
     let mut full = store.clone();
-    loopback::run(&plan, &mut full, &inputs, &backend).unwrap();
+    loopback::run(&plan, &mut full, &inputs, &backend, &NoProgress).unwrap();
     // Loop 1 done and frame 1 of loop 2 done: only two frames are left.
     for i in 0..3 {
         store.put(1, i, full.get(1, i).unwrap()).unwrap();
     }
     store.put(2, 0, full.get(2, 0).unwrap()).unwrap();
     let resumed = Recorder::new(Mode::Constant([1, 2, 3, 255]));
-    loopback::run(&plan, &mut store, &inputs, &resumed).unwrap();
+    loopback::run(&plan, &mut store, &inputs, &resumed, &NoProgress).unwrap();
     let calls = resumed.calls();
     assert_eq!(calls.len(), 2);
     assert_eq!(
@@ -538,7 +539,7 @@ fn folder_store_round_trips_resumes_and_drops_old_loops() {
     };
     let backend = Recorder::new(Mode::Constant([9, 99, 199, 255]));
     let mut mem = MemoryStore::with_source(frames.iter().map(ImageF32::from_rgba));
-    loopback::run(&plan, &mut mem, &inputs, &backend).unwrap();
+    loopback::run(&plan, &mut mem, &inputs, &backend, &NoProgress).unwrap();
 
     let mut disk = FolderStore::open(dir.path()).unwrap();
     for (i, f) in frames.iter().enumerate() {
@@ -550,7 +551,7 @@ fn folder_store_round_trips_resumes_and_drops_old_loops() {
     }
     disk.put(2, 0, mem.get(2, 0).unwrap()).unwrap();
     let resumed = Recorder::new(Mode::Constant([9, 99, 199, 255]));
-    loopback::run(&plan, &mut disk, &inputs, &resumed).unwrap();
+    loopback::run(&plan, &mut disk, &inputs, &resumed, &NoProgress).unwrap();
     assert_eq!(resumed.calls().len(), 2 + 3);
     for i in 0..3 {
         assert_eq!(
@@ -565,4 +566,81 @@ fn folder_store_round_trips_resumes_and_drops_old_loops() {
     std::fs::write(dir.path().join("loop-03/00002.f32"), b"junk").unwrap();
     let e = disk.get(3, 1).unwrap_err().to_string();
     assert!(e.contains("00002.f32") && e.contains("delete it"), "{e}");
+}
+
+/// Records events and asks to stop once `stop_after` frames were rendered.
+struct StopAfter {
+    stop_after: usize,
+    events: Mutex<Vec<rotograph::Event>>,
+}
+
+impl rotograph::Progress for StopAfter {
+    fn event(&self, e: rotograph::Event) {
+        self.events.lock().unwrap().push(e);
+    }
+    fn should_stop(&self) -> bool {
+        let rendered = self
+            .events
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|e| matches!(e, rotograph::Event::Frame { skipped: false, .. }))
+            .count();
+        rendered >= self.stop_after
+    }
+}
+
+#[test]
+fn an_interrupted_run_resumes_to_the_same_result() {
+    let dir = tempfile::tempdir().unwrap();
+    let frames = clip(3);
+    let s = settings(2, "0.6", "[1, 2, 1]");
+    let plan = Plan::new(&s, 3).unwrap();
+    let inputs = FrameInputs {
+        mask: &no_mask,
+        prompt: &no_prompt,
+        name: &name,
+    };
+    let backend = Recorder::new(Mode::Constant([40, 80, 120, 255]));
+    let mut mem = MemoryStore::with_source(frames.iter().map(ImageF32::from_rgba));
+    loopback::run(&plan, &mut mem, &inputs, &backend, &NoProgress).unwrap();
+
+    let mut disk = rotograph::loopback::FolderStore::open(dir.path()).unwrap();
+    for (i, f) in frames.iter().enumerate() {
+        disk.put(0, i, ImageF32::from_rgba(f)).unwrap();
+    }
+    let stop = StopAfter {
+        stop_after: 4,
+        events: Mutex::new(Vec::new()),
+    };
+    let e = loopback::run(&plan, &mut disk, &inputs, &backend, &stop).unwrap_err();
+    assert!(matches!(e, Error::Interrupted), "{e}");
+    let go_on = StopAfter {
+        stop_after: usize::MAX,
+        events: Mutex::new(Vec::new()),
+    };
+    loopback::run(&plan, &mut disk, &inputs, &backend, &go_on).unwrap();
+    let events = go_on.events.lock().unwrap().clone();
+    let frames_seen: Vec<(u64, String, bool)> = events
+        .iter()
+        .filter_map(|e| match e {
+            rotograph::Event::Frame {
+                index,
+                name,
+                skipped,
+                ..
+            } => Some((*index, name.clone(), *skipped)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(frames_seen.len(), 6);
+    assert_eq!(
+        frames_seen.iter().filter(|f| f.2).count(),
+        4,
+        "{frames_seen:?}"
+    );
+    assert_eq!(frames_seen[4], (4, "loop-02/00002.png".to_string(), false));
+    for i in 0..3 {
+        assert_eq!(disk.get(2, i).unwrap(), mem.get(2, i).unwrap());
+    }
 }

@@ -24,6 +24,7 @@ pub use inputs::{read_prompt_file, FramePrompt, MaskSource};
 pub use store::FolderStore;
 
 use crate::error::{Error, Result};
+use crate::progress::{Event, Progress};
 use crate::schedule::{Expect, Schedule, Vars};
 use crate::stylize::{Img2ImgParams, Img2ImgRequest, Stylizer};
 use image::GrayImage;
@@ -399,22 +400,42 @@ pub struct FrameInputs<'a> {
     pub name: &'a dyn Fn(usize) -> String,
 }
 
+/// Stage name of loopback's progress events.
+pub const STAGE: &str = "loopback";
+
 /// Runs every loop of `plan`: loop L's frames are rendered from loop L-1's and stored as loop L.
-/// Frames already in `store` are kept (resume).
+/// Frames already in `store` are kept (resume). Progress events count every (loop, frame) in
+/// render order, named `loop-NN/FRAME`; when `progress` asks to stop, the run ends with
+/// [`Error::Interrupted`] before the next frame, and running it again resumes.
 pub fn run(
     plan: &Plan,
     store: &mut dyn FrameStore,
     inputs: &FrameInputs<'_>,
     stylizer: &dyn Stylizer,
+    progress: &dyn Progress,
 ) -> Result<()> {
     let n = plan.image_n();
     let threshold = (plan.settings.mask_threshold * 255.0).round() as u8;
+    progress.event(Event::Start {
+        stage: STAGE.into(),
+        total: Some((plan.loop_n() * n) as u64),
+    });
     for loop_i in 1..=plan.loop_n() {
         // The previous loop's frames around the current one (the temporal window).
         let mut window: HashMap<usize, ImageF32> = HashMap::new();
         for index in 0..n {
+            let frame_event = |skipped| Event::Frame {
+                stage: STAGE.into(),
+                index: ((loop_i - 1) * n + index) as u64,
+                name: format!("loop-{loop_i:02}/{}", (inputs.name)(index)),
+                skipped,
+            };
             if store.contains(loop_i, index) {
+                progress.event(frame_event(true));
                 continue;
+            }
+            if progress.should_stop() {
+                return Err(Error::Interrupted);
             }
             let p = plan.frame(loop_i, index + 1)?;
             let weights = window_weights(&p.temporal, index, n);
@@ -482,9 +503,13 @@ pub fn run(
                 out.keep_where_unmasked(&source, m);
             }
             store.put(loop_i, index, out)?;
+            progress.event(frame_event(false));
         }
         store.loop_done(loop_i)?;
     }
+    progress.event(Event::Finish {
+        stage: STAGE.into(),
+    });
     Ok(())
 }
 
