@@ -644,3 +644,38 @@ fn an_interrupted_run_resumes_to_the_same_result() {
         assert_eq!(disk.get(2, i).unwrap(), mem.get(2, i).unwrap());
     }
 }
+
+#[test]
+fn sources_are_thinned_cut_and_stored_as_loop_0() {
+    use rotograph::frames::{write_png, FolderOptions, FolderSource};
+    use rotograph::loopback::{store_source, RepeatImage};
+    let dir = tempfile::tempdir().unwrap();
+    let frames = clip(5);
+    for (i, f) in frames.iter().enumerate() {
+        write_png(&dir.path().join(name(i)), &Frame::opaque(f.clone())).unwrap();
+    }
+    let open = || FolderSource::open(dir.path(), &FolderOptions::default()).unwrap();
+
+    let mut store = MemoryStore::default();
+    let (kept, alpha) = store_source(&mut open(), &mut store, None, 2).unwrap();
+    let names: Vec<&str> = kept.iter().map(|k| k.name.as_str()).collect();
+    assert_eq!(names, ["00001.png", "00003.png", "00005.png"]);
+    assert_eq!(kept.iter().map(|k| k.index).collect::<Vec<_>>(), [0, 1, 2]);
+    assert!(!alpha);
+    assert_eq!(store.get(0, 1).unwrap().to_rgba(), frames[2]);
+    assert!(!store.contains(0, 3));
+
+    let mut store = MemoryStore::default();
+    let (kept, _) = store_source(&mut open(), &mut store, Some(2), 1).unwrap();
+    assert_eq!(kept.len(), 2);
+    assert!(store_source(&mut open(), &mut store, None, 0).is_err());
+
+    // One image repeated max_frames times.
+    let mut store = MemoryStore::default();
+    let mut rep = RepeatImage::new(Frame::opaque(frames[0].clone()), 4);
+    let (kept, _) = store_source(&mut rep, &mut store, Some(3), 1).unwrap();
+    assert_eq!(kept.len(), 3);
+    for i in 0..3 {
+        assert_eq!(store.get(0, i).unwrap().to_rgba(), frames[0]);
+    }
+}

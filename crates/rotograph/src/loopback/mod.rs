@@ -12,15 +12,18 @@
 //! [`MemoryStore`] keeps frames in memory; [`FolderStore`] on disk (raw f32, written
 //! atomically), keeping the source and the last two loops.
 //!
-//! Not yet here: frame sources (video / single image repeated), the
-//! `rotograph loopback` command and its settings file.
+//! [`store_source`] fills loop 0 from any frame source (folder, video, [`RepeatImage`]).
+//!
+//! Not yet here: the `rotograph loopback` command and its settings file.
 
 mod image32;
 mod inputs;
+mod source;
 mod store;
 
 pub use image32::ImageF32;
 pub use inputs::{read_prompt_file, FramePrompt, MaskSource};
+pub use source::{store_source, RepeatImage};
 pub use store::FolderStore;
 
 use crate::error::{Error, Result};
