@@ -61,6 +61,20 @@ pub enum Error {
         message: String,
     },
 
+    /// An expression (schedule) parsed but failed when evaluated: division by zero, a math
+    /// domain error, a wrong type...
+    #[error("cannot evaluate {what} at column {column}: {message}\n  {text}\n  {caret:>width$}", caret = "^", width = column)]
+    Evaluate {
+        /// What was evaluated ("schedule `denoising`").
+        what: String,
+        /// The expression's text.
+        text: String,
+        /// 1-based column of the failing operation.
+        column: usize,
+        /// What went wrong, with the variable values.
+        message: String,
+    },
+
     /// A file-system operation failed.
     #[error("{}: {source}", path.display())]
     Io {
@@ -100,9 +114,10 @@ impl Error {
     /// The process exit code this error maps to (see the README's table).
     pub fn exit_code(&self) -> i32 {
         match self {
-            Error::BadInput { .. } | Error::InvalidSetting { .. } | Error::Parse { .. } => {
-                EXIT_BAD_INPUT
-            }
+            Error::BadInput { .. }
+            | Error::InvalidSetting { .. }
+            | Error::Parse { .. }
+            | Error::Evaluate { .. } => EXIT_BAD_INPUT,
             Error::Interrupted => EXIT_INTERRUPTED,
             Error::FfmpegMissing { .. }
             | Error::Io { .. }

@@ -8,9 +8,11 @@
 pub mod error;
 pub mod frames;
 pub mod imageops;
+pub mod loopback;
 pub mod pipeline;
 pub mod progress;
 pub mod run;
+pub mod schedule;
 pub mod stylize;
 pub mod video;
 

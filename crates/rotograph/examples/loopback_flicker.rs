@@ -1,0 +1,124 @@
+//! Temporal consistency of plain stylization vs loopback, for BENCHMARKS.md:
+//! `cargo run --release --example loopback_flicker -- FRAMES_DIR`.
+//!
+//! Backends: `toon`, and `toon+jitter` — toon plus a per-frame colour offset and per-pixel noise
+//! drawn from the request's seed (seeds step per frame, so it flickers like a diffusion model
+//! with an unfixed seed). Metric: the mean absolute difference between consecutive output frames
+//! (RGB, 0..255), a simple flicker measure; lower is steadier.
+use image::RgbaImage;
+use rotograph::frames::{list_frames, read_frame};
+use rotograph::loopback::{
+    self, FrameInputs, FrameStore, ImageF32, LoopbackSettings, MemoryStore, Plan,
+};
+use rotograph::progress::NoProgress;
+use rotograph::stylize::toon::{Style, Toon};
+use rotograph::stylize::{Img2ImgRequest, Stylizer};
+
+fn splitmix(mut x: u64) -> u64 {
+    x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    x ^ (x >> 31)
+}
+
+/// toon plus seeded jitter: ±24 levels per channel per frame, ±12 per pixel.
+struct Jitter(Toon);
+
+impl Stylizer for Jitter {
+    fn name(&self) -> &str {
+        "toon+jitter"
+    }
+    fn stylize(&self, r: &Img2ImgRequest<'_>) -> rotograph::Result<Vec<RgbaImage>> {
+        let mut img = self.0.stylize(r)?.remove(0);
+        let h = splitmix(r.seed);
+        let offset = |c: u64| ((splitmix(h ^ c) % 49) as i32) - 24;
+        let off = [offset(1), offset(2), offset(3)];
+        for (k, p) in img.pixels_mut().enumerate() {
+            let n = splitmix(h ^ (k as u64 + 17));
+            for c in 0..3 {
+                let noise = ((n >> (8 * c)) % 25) as i32 - 12;
+                p[c] = (i32::from(p[c]) + off[c] + noise).clamp(0, 255) as u8;
+            }
+        }
+        Ok(vec![img])
+    }
+}
+
+fn flicker(frames: &[RgbaImage]) -> f64 {
+    let mut total = 0.0;
+    for w in frames.windows(2) {
+        let d: u64 = w[0]
+            .pixels()
+            .zip(w[1].pixels())
+            .map(|(a, b)| (0..3).map(|c| u64::from(a[c].abs_diff(b[c]))).sum::<u64>())
+            .sum();
+        total += d as f64 / (w[0].width() as f64 * w[0].height() as f64 * 3.0);
+    }
+    total / (frames.len() - 1) as f64
+}
+
+fn run(
+    frames: &[RgbaImage],
+    backend: &dyn Stylizer,
+    loops: usize,
+    alpha: &str,
+    list: &str,
+) -> Vec<RgbaImage> {
+    let mut s = LoopbackSettings {
+        loop_n: loops,
+        superimpose_alpha: alpha.into(),
+        temporal_superimpose: list.into(),
+        ..LoopbackSettings::default()
+    };
+    s.img2img.seed = 1234;
+    s.img2img.subseed = 1;
+    let plan = Plan::new(&s, frames.len()).expect("plan");
+    let mut store = MemoryStore::with_source(frames.iter().map(ImageF32::from_rgba));
+    let inputs = FrameInputs {
+        mask: &|_| Ok(None),
+        prompt: &|_| Ok(None),
+        name: &|i| format!("{:05}.png", i + 1),
+    };
+    loopback::run(&plan, &mut store, &inputs, backend, &NoProgress).expect("loopback");
+    (0..frames.len())
+        .map(|i| store.get(loops, i).expect("frame").to_rgba())
+        .collect()
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let dir = std::env::args()
+        .nth(1)
+        .ok_or("usage: loopback_flicker FRAMES_DIR")?;
+    let frames: Vec<RgbaImage> = list_frames(dir.as_ref())?
+        .iter()
+        .map(|p| read_frame(p).map(|f| f.image))
+        .collect::<Result<_, _>>()?;
+    if frames.len() < 2 {
+        return Err("need at least two frames".into());
+    }
+    let (w, h) = frames[0].dimensions();
+    println!(
+        "{} frames, {w}x{h}; source flicker {:.2}",
+        frames.len(),
+        flicker(&frames)
+    );
+    let toon = Toon::new(Style::Toon, 2);
+    let jitter = Jitter(toon.clone());
+    let settings = [
+        ("plain stylize (loop_n 1, alpha 1, list 1)", 1, "1", "1"),
+        ("loopback loop_n 3, alpha 0.5, list 1", 3, "0.5", "1"),
+        (
+            "loopback loop_n 3, alpha 0.5, list [1, 2, 1]",
+            3,
+            "0.5",
+            "[1, 2, 1]",
+        ),
+    ];
+    println!("| setting | toon | toon+jitter |\n|---|---:|---:|");
+    for (label, loops, alpha, list) in settings {
+        let a = flicker(&run(&frames, &toon, loops, alpha, list));
+        let b = flicker(&run(&frames, &jitter, loops, alpha, list));
+        println!("| {label} | {a:.2} | {b:.2} |");
+    }
+    Ok(())
+}
