@@ -333,6 +333,10 @@ pub struct Img2ImgArgs {
     /// Number of batches [default: 1].
     #[arg(long)]
     pub batch_count: Option<u32>,
+    /// Clip skip (A1111): condition on the text encoder's layer -N; 1 = last layer, 2 is
+    /// common for anime SD 1.x models; SDXL ignores it [default: 1].
+    #[arg(long)]
+    pub clip_skip: Option<u32>,
     /// Folder of masks named like the frames: white = stylize, black = keep the source.
     #[arg(long, value_name = "DIR")]
     pub mask_dir: Option<PathBuf>,
@@ -385,6 +389,7 @@ impl CommonArgs {
         set(&mut p.sampler, a.sampler.clone());
         set(&mut p.batch_size, a.batch_size);
         set(&mut p.batch_count, a.batch_count);
+        set(&mut p.clip_skip, a.clip_skip);
         if a.mask_dir.is_some() {
             s.mask_dir = a.mask_dir.clone();
         }

@@ -1,11 +1,14 @@
 //! Stable Diffusion img2img for rotograph (issue 3, in progress): the parts that make results
 //! match Automatic1111 — its "NV" seeded noise, prompt syntax and CLIP tokenization, sampler
-//! schedules — and the candle model (UNet, VAE, CLIP text encoder) loaded from a diffusers
-//! folder of any SD1.x size ([`model`]).
+//! schedules — and the candle model ([`model`]: SD 1.x, SD 2.x with v-prediction, SDXL, and
+//! their Turbo variants) loaded from a diffusers folder of any size.
 
+pub mod clip;
+pub mod config;
 pub mod img2img;
 pub mod model;
 pub mod noise;
 pub mod prompt;
 pub mod schedule;
 pub mod tokenizer;
+pub mod unet;
