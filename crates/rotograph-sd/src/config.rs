@@ -533,6 +533,7 @@ fn unet_config(path: &Path, u: &UnetJson) -> Result<UnetConfig, ModelError> {
         center_input_sample: u.center_input_sample,
         text_time,
         sliced_attention_size: None,
+        gelu_approximate: false,
     })
 }
 

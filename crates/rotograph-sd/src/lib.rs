@@ -3,6 +3,7 @@
 //! schedules — and the candle model ([`model`]: SD 1.x, SD 2.x with v-prediction, SDXL, and
 //! their Turbo variants) loaded from a diffusers folder of any size.
 
+mod attention;
 pub mod clip;
 pub mod config;
 pub mod img2img;

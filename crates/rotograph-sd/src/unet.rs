@@ -1,21 +1,21 @@
-//! Our top-level conditional UNet (diffusers `UNet2DConditionModel` layout), assembled from
-//! candle-transformers' public building blocks (`unet_2d_blocks`, `embeddings`).
+//! Our conditional UNet (diffusers `UNet2DConditionModel` layout) from candle-transformers'
+//! public building blocks (`resnet::ResnetBlock2D`, `embeddings`) and our own attention
+//! ([`crate::attention`]).
 //!
 //! candle-transformers 0.11's own `UNet2DConditionModel` covers SD 1.x/2.x but has no
-//! additional embedding, one transformer depth per block and a mid block that follows the
-//! last down block. SDXL needs the `text_time` add-embedding (pooled text embedding and six
-//! size/crop "time ids"), per-block `transformer_layers_per_block`; inpainting UNets have 9
-//! input channels. This UNet adds those and keeps ControlNet residual inputs and sliced
-//! attention. On an SD 1.x config it computes exactly what candle's does (tested).
+//! additional embedding, and its blocks give every resnet 32 norm groups whatever
+//! `norm_num_groups` says, approximate the feed-forward's GELU, and fail with sliced
+//! attention. SDXL needs the `text_time` add-embedding (pooled text embedding and six
+//! size/crop "time ids") and per-block `transformer_layers_per_block`; inpainting UNets have
+//! 9 input channels. This UNet has those, ControlNet residual inputs and working sliced
+//! attention. With candle's choices (32 groups, tanh GELU) it computes what candle's UNet
+//! does (tested).
 
-use candle_core::{Module, Result, Tensor};
+use crate::attention::{AttnOptions, SpatialTransformer};
+use candle_core::{Module, Result, Tensor, D};
 use candle_nn::{Conv2d, Conv2dConfig, GroupNorm, VarBuilder};
 use candle_transformers::models::stable_diffusion::embeddings::{TimestepEmbedding, Timesteps};
-use candle_transformers::models::stable_diffusion::unet_2d_blocks::{
-    CrossAttnDownBlock2D, CrossAttnDownBlock2DConfig, CrossAttnUpBlock2D, CrossAttnUpBlock2DConfig,
-    DownBlock2D, DownBlock2DConfig, UNetMidBlock2DCrossAttn, UNetMidBlock2DCrossAttnConfig,
-    UpBlock2D, UpBlock2DConfig,
-};
+use candle_transformers::models::stable_diffusion::resnet::{ResnetBlock2D, ResnetBlock2DConfig};
 
 /// One resolution level of the UNet (a down block and its mirrored up block).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -87,6 +87,10 @@ pub struct UnetConfig {
     /// Attention computed in slices of this many heads (less memory at large sizes);
     /// `Some(0)` picks half the heads of each block. `None` = all at once.
     pub sliced_attention_size: Option<usize>,
+    /// GELU of the transformers' feed-forward by its tanh approximation, as
+    /// candle-transformers' UNet computes it; `false` (the default from configs) is the
+    /// exact GELU diffusers uses.
+    pub gelu_approximate: bool,
 }
 
 impl UnetConfig {
@@ -96,16 +100,31 @@ impl UnetConfig {
     }
 }
 
+/// Down level: resnets (each followed by a transformer in cross-attention levels), then a
+/// stride-2 convolution except at the last level.
 #[derive(Debug)]
-enum Down {
-    Basic(DownBlock2D),
-    Cross(CrossAttnDownBlock2D),
+struct DownLevel {
+    resnets: Vec<ResnetBlock2D>,
+    attentions: Vec<SpatialTransformer>,
+    downsample: Option<(Conv2d, usize)>,
 }
 
+/// Up level: resnets over the feature map concatenated with a skip connection (each
+/// followed by a transformer in cross-attention levels), then a 2x nearest upsample and a
+/// convolution except at the last level.
 #[derive(Debug)]
-enum Up {
-    Basic(UpBlock2D),
-    Cross(CrossAttnUpBlock2D),
+struct UpLevel {
+    resnets: Vec<ResnetBlock2D>,
+    attentions: Vec<SpatialTransformer>,
+    upsample: Option<Conv2d>,
+}
+
+/// Mid block: resnet, transformer, resnet.
+#[derive(Debug)]
+struct Mid {
+    first: ResnetBlock2D,
+    attention: SpatialTransformer,
+    second: ResnetBlock2D,
 }
 
 /// Optional inputs of one UNet evaluation.
@@ -127,17 +146,56 @@ pub struct Unet {
     time_proj: Timesteps,
     time_embedding: TimestepEmbedding,
     add: Option<(Timesteps, TimestepEmbedding)>,
-    down: Vec<Down>,
-    mid: UNetMidBlock2DCrossAttn,
-    up: Vec<Up>,
+    down: Vec<DownLevel>,
+    mid: Mid,
+    up: Vec<UpLevel>,
     norm_out: GroupNorm,
     conv_out: Conv2d,
 }
 
-fn slice_size(config: &UnetConfig, heads: usize) -> Option<usize> {
-    match config.sliced_attention_size {
-        Some(0) => Some((heads / 2).max(1)),
-        other => other,
+impl UnetConfig {
+    fn attn_options(&self, heads: usize) -> AttnOptions {
+        AttnOptions {
+            slice: match self.sliced_attention_size {
+                Some(0) => Some((heads / 2).max(1)),
+                other => other,
+            },
+            gelu_tanh: self.gelu_approximate,
+        }
+    }
+
+    fn resnet(&self, vb: VarBuilder, cin: usize, cout: usize, scale: f64) -> Result<ResnetBlock2D> {
+        let cfg = ResnetBlock2DConfig {
+            out_channels: Some(cout),
+            temb_channels: Some(self.time_embed_dim()),
+            groups: self.norm_num_groups,
+            eps: self.norm_eps,
+            output_scale_factor: scale,
+            ..Default::default()
+        };
+        ResnetBlock2D::new(vb, cin, cfg)
+    }
+
+    fn transformer(&self, vb: VarBuilder, block: &UnetBlock) -> Result<SpatialTransformer> {
+        self.transformer_of_depth(vb, block, block.transformer_layers)
+    }
+
+    fn transformer_of_depth(
+        &self,
+        vb: VarBuilder,
+        block: &UnetBlock,
+        depth: usize,
+    ) -> Result<SpatialTransformer> {
+        SpatialTransformer::new(
+            vb,
+            block.out_channels,
+            block.heads,
+            depth,
+            self.norm_num_groups,
+            self.cross_attention_dim,
+            self.use_linear_projection,
+            self.attn_options(block.heads),
+        )
     }
 }
 
@@ -170,65 +228,60 @@ impl Unet {
         let mut down = Vec::with_capacity(n);
         for (i, b) in c.blocks.iter().enumerate() {
             let vb = vb.pp("down_blocks").pp(i.to_string());
-            let in_ch = if i == 0 {
+            let mut cin = if i == 0 {
                 first
             } else {
                 c.blocks[i - 1].out_channels
             };
-            let cfg = DownBlock2DConfig {
-                num_layers: c.layers_per_block,
-                resnet_eps: c.norm_eps,
-                resnet_groups: c.norm_num_groups,
-                add_downsample: i + 1 < n,
-                downsample_padding: c.downsample_padding,
-                ..Default::default()
-            };
-            down.push(if b.cross_attn {
-                let cfg = CrossAttnDownBlock2DConfig {
-                    downblock: cfg,
-                    attn_num_head_channels: b.heads,
-                    cross_attention_dim: c.cross_attention_dim,
-                    sliced_attention_size: slice_size(c, b.heads),
-                    use_linear_projection: c.use_linear_projection,
-                    transformer_layers_per_block: b.transformer_layers,
+            let mut resnets = Vec::with_capacity(c.layers_per_block);
+            let mut attentions = Vec::new();
+            for j in 0..c.layers_per_block {
+                resnets.push(c.resnet(
+                    vb.pp("resnets").pp(j.to_string()),
+                    cin,
+                    b.out_channels,
+                    1.0,
+                )?);
+                if b.cross_attn {
+                    attentions.push(c.transformer(vb.pp("attentions").pp(j.to_string()), b)?);
+                }
+                cin = b.out_channels;
+            }
+            let downsample = if i + 1 < n {
+                let cfg = Conv2dConfig {
+                    stride: 2,
+                    padding: c.downsample_padding,
+                    ..Default::default()
                 };
-                Down::Cross(CrossAttnDownBlock2D::new(
-                    vb,
-                    in_ch,
+                let conv = candle_nn::conv2d(
                     b.out_channels,
-                    Some(temb),
-                    false,
+                    b.out_channels,
+                    3,
                     cfg,
-                )?)
+                    vb.pp("downsamplers.0.conv"),
+                )?;
+                Some((conv, c.downsample_padding))
             } else {
-                Down::Basic(DownBlock2D::new(
-                    vb,
-                    in_ch,
-                    b.out_channels,
-                    Some(temb),
-                    cfg,
-                )?)
+                None
+            };
+            down.push(DownLevel {
+                resnets,
+                attentions,
+                downsample,
             });
         }
 
-        let mid_cfg = UNetMidBlock2DCrossAttnConfig {
-            resnet_eps: c.norm_eps,
-            output_scale_factor: c.mid_block_scale_factor,
-            cross_attn_dim: c.cross_attention_dim,
-            attn_num_head_channels: last.heads,
-            resnet_groups: Some(c.norm_num_groups),
-            use_linear_projection: c.use_linear_projection,
-            transformer_layers_per_block: c.mid_transformer_layers,
-            sliced_attention_size: slice_size(c, last.heads),
-            ..Default::default()
+        let mvb = vb.pp("mid_block");
+        let mc = last.out_channels;
+        let mid = Mid {
+            first: c.resnet(mvb.pp("resnets.0"), mc, mc, c.mid_block_scale_factor)?,
+            attention: c.transformer_of_depth(
+                mvb.pp("attentions.0"),
+                &last,
+                c.mid_transformer_layers,
+            )?,
+            second: c.resnet(mvb.pp("resnets.1"), mc, mc, c.mid_block_scale_factor)?,
         };
-        let mid = UNetMidBlock2DCrossAttn::new(
-            vb.pp("mid_block"),
-            last.out_channels,
-            Some(temb),
-            false,
-            mid_cfg,
-        )?;
 
         let mut up = Vec::with_capacity(n);
         for i in 0..n {
@@ -240,40 +293,41 @@ impl Unet {
                 c.blocks[n - i].out_channels
             };
             let skip_ch = c.blocks[(n - 1 - i).saturating_sub(1)].out_channels;
-            let cfg = UpBlock2DConfig {
-                num_layers: c.layers_per_block + 1,
-                resnet_eps: c.norm_eps,
-                resnet_groups: c.norm_num_groups,
-                add_upsample: i + 1 < n,
-                ..Default::default()
-            };
-            up.push(if b.cross_attn {
-                let cfg = CrossAttnUpBlock2DConfig {
-                    upblock: cfg,
-                    attn_num_head_channels: b.heads,
-                    cross_attention_dim: c.cross_attention_dim,
-                    sliced_attention_size: slice_size(c, b.heads),
-                    use_linear_projection: c.use_linear_projection,
-                    transformer_layers_per_block: b.transformer_layers,
+            let layers = c.layers_per_block + 1;
+            let mut resnets = Vec::with_capacity(layers);
+            let mut attentions = Vec::new();
+            for j in 0..layers {
+                let skip = if j + 1 == layers {
+                    skip_ch
+                } else {
+                    b.out_channels
                 };
-                Up::Cross(CrossAttnUpBlock2D::new(
-                    vb,
-                    skip_ch,
-                    prev,
+                let cin = if j == 0 { prev } else { b.out_channels };
+                resnets.push(c.resnet(
+                    vb.pp("resnets").pp(j.to_string()),
+                    cin + skip,
                     b.out_channels,
-                    Some(temb),
-                    false,
-                    cfg,
+                    1.0,
+                )?);
+                if b.cross_attn {
+                    attentions.push(c.transformer(vb.pp("attentions").pp(j.to_string()), &b)?);
+                }
+            }
+            let upsample = if i + 1 < n {
+                Some(candle_nn::conv2d(
+                    b.out_channels,
+                    b.out_channels,
+                    3,
+                    conv3,
+                    vb.pp("upsamplers.0.conv"),
                 )?)
             } else {
-                Up::Basic(UpBlock2D::new(
-                    vb,
-                    skip_ch,
-                    prev,
-                    b.out_channels,
-                    Some(temb),
-                    cfg,
-                )?)
+                None
+            };
+            up.push(UpLevel {
+                resnets,
+                attentions,
+                upsample,
             });
         }
         let norm_out =
@@ -309,8 +363,7 @@ impl Unet {
         inputs: UnetInputs<'_>,
     ) -> Result<Tensor> {
         let (b, _, h, w) = x.dims4()?;
-        let n = self.config.blocks.len();
-        let factor = 1usize << (n - 1);
+        let factor = 1usize << (self.config.blocks.len() - 1);
         let odd_size = h % factor != 0 || w % factor != 0;
         let x = if self.config.center_input_sample {
             ((x * 2.0)? - 1.0)?
@@ -337,13 +390,23 @@ impl Unet {
         let x = self.conv_in.forward(&x)?;
         let mut skips = vec![x.clone()];
         let mut x = x;
-        for block in &self.down {
-            let (y, res) = match block {
-                Down::Basic(d) => d.forward(&x, Some(&emb))?,
-                Down::Cross(d) => d.forward(&x, Some(&emb), Some(context))?,
-            };
-            skips.extend(res);
-            x = y;
+        for level in &self.down {
+            for (j, resnet) in level.resnets.iter().enumerate() {
+                x = resnet.forward(&x, Some(&emb))?;
+                if let Some(attn) = level.attentions.get(j) {
+                    x = attn.forward(&x, context)?;
+                }
+                skips.push(x.clone());
+            }
+            if let Some((conv, padding)) = &level.downsample {
+                if *padding == 0 {
+                    x = x
+                        .pad_with_zeros(D::Minus1, 0, 1)?
+                        .pad_with_zeros(D::Minus2, 0, 1)?;
+                }
+                x = conv.forward(&x)?;
+                skips.push(x.clone());
+            }
         }
         if let Some(extra) = inputs.down_residuals {
             if extra.len() != skips.len() {
@@ -359,26 +422,36 @@ impl Unet {
                 .map(|(s, r)| s + r)
                 .collect::<Result<Vec<_>>>()?;
         }
-        let mut x = self.mid.forward(&x, Some(&emb), Some(context))?;
+        x = self.mid.first.forward(&x, Some(&emb))?;
+        x = self.mid.attention.forward(&x, context)?;
+        x = self.mid.second.forward(&x, Some(&emb))?;
         if let Some(r) = inputs.mid_residual {
             x = (r + x)?;
         }
 
-        let per_up = self.config.layers_per_block + 1;
-        for (i, block) in self.up.iter().enumerate() {
-            let res = skips.split_off(skips.len().saturating_sub(per_up));
-            // Odd latent sizes: upsample to the size of the next skip connection.
-            let size = match skips.last() {
-                Some(s) if i + 1 < n && odd_size => {
-                    let (_, _, sh, sw) = s.dims4()?;
-                    Some((sh, sw))
+        for level in &self.up {
+            for (j, resnet) in level.resnets.iter().enumerate() {
+                let skip = skips.pop().ok_or_else(|| {
+                    candle_core::Error::Msg("the UNet ran out of skip connections".into())
+                })?;
+                x = Tensor::cat(&[&x, &skip], 1)?.contiguous()?;
+                x = resnet.forward(&x, Some(&emb))?;
+                if let Some(attn) = level.attentions.get(j) {
+                    x = attn.forward(&x, context)?;
                 }
-                _ => None,
-            };
-            x = match block {
-                Up::Basic(u) => u.forward(&x, &res, Some(&emb), size)?,
-                Up::Cross(u) => u.forward(&x, &res, Some(&emb), size, Some(context))?,
-            };
+            }
+            if let Some(conv) = &level.upsample {
+                // Odd latent sizes: upsample to the size of the next skip connection.
+                let (_, _, h, w) = x.dims4()?;
+                let (th, tw) = match skips.last() {
+                    Some(s) if odd_size => {
+                        let (_, _, sh, sw) = s.dims4()?;
+                        (sh, sw)
+                    }
+                    _ => (2 * h, 2 * w),
+                };
+                x = conv.forward(&x.upsample_nearest2d(th, tw)?)?;
+            }
         }
         let x = candle_nn::ops::silu(&self.norm_out.forward(&x)?)?;
         self.conv_out.forward(&x)

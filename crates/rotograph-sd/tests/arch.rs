@@ -21,7 +21,7 @@ use rotograph_sd::model::{
 };
 use rotograph_sd::noise::NvRng;
 use rotograph_sd::tokenizer::{BOS, EOS};
-use rotograph_sd::unet::{Unet, UnetInputs};
+use rotograph_sd::unet::{Unet, UnetConfig, UnetInputs};
 use std::path::Path;
 use std::sync::OnceLock;
 
@@ -161,7 +161,8 @@ fn each_architecture_runs_img2img_deterministically() {
     }
 }
 
-/// candle's SD 1.x UNet config for the tiny SD1 model (`common::UNET_CONFIG`), by hand.
+/// candle's SD 1.x UNet config for the tiny SD1 model (`common::UNET_CONFIG`) with 32 norm
+/// groups (candle's blocks use 32 whatever the config says), by hand.
 fn candle_sd1_config() -> UNet2DConditionModelConfig {
     let block = |out_channels, cross: bool| BlockConfig {
         out_channels,
@@ -171,24 +172,25 @@ fn candle_sd1_config() -> UNet2DConditionModelConfig {
     UNet2DConditionModelConfig {
         blocks: vec![block(32, true), block(64, false)],
         layers_per_block: 1,
-        norm_num_groups: 8,
+        norm_num_groups: 32,
         cross_attention_dim: 32,
         ..UNet2DConditionModelConfig::default()
     }
 }
 
-fn unet_vb(arch: Tiny) -> VarBuilder<'static> {
-    let file = dir(arch).join("unet/diffusion_pytorch_model.safetensors");
-    // SAFETY: a test file nothing else writes.
-    unsafe { VarBuilder::from_mmaped_safetensors(&[file], DType::F32, &Device::Cpu) }.unwrap()
-}
-
 #[test]
 fn our_unet_matches_candles_on_sd1() {
-    let cfg = SdConfig::read_diffusers(dir(Tiny::Sd1)).unwrap();
-    let ours = Unet::new(unet_vb(Tiny::Sd1), &cfg.unet).unwrap();
-    let theirs =
-        UNet2DConditionModel::new(unet_vb(Tiny::Sd1), 4, 4, false, candle_sd1_config()).unwrap();
+    // Our UNet with candle's choices (32 resnet groups, tanh GELU) and candle's, on the same
+    // random weights.
+    let mut cfg = SdConfig::read_diffusers(dir(Tiny::Sd1)).unwrap().unet;
+    cfg.norm_num_groups = 32;
+    cfg.gelu_approximate = true;
+    let vm = candle_nn::VarMap::new();
+    let vb = VarBuilder::from_varmap(&vm, DType::F32, &Device::Cpu);
+    Unet::new(vb.clone(), &cfg).unwrap(); // creates the variables
+    common::fill_deterministic(&vm, 9);
+    let ours = Unet::new(vb.clone(), &cfg).unwrap();
+    let theirs = UNet2DConditionModel::new(vb.clone(), 4, 4, false, candle_sd1_config()).unwrap();
     // Even and odd latent sizes (the odd one exercises the upsample-to-skip-size path).
     for (i, (h, w)) in [(8, 8), (7, 9)].into_iter().enumerate() {
         let x = randn(10 + i as u64, &[2, 4, h, w]);
@@ -231,6 +233,31 @@ fn our_unet_matches_candles_on_sd1() {
         .forward(&x, 500.0, &ctx, UnetInputs::default())
         .unwrap();
     assert!(max_abs_diff(&a, &plain) > 1e-3, "the residuals are used");
+
+    // Sliced attention (1 and 3 heads at a time, 3 leaving a remainder) computes the same.
+    for slice in [1, 3] {
+        let sliced = UnetConfig {
+            sliced_attention_size: Some(slice),
+            ..cfg.clone()
+        };
+        let c = Unet::new(vb.clone(), &sliced)
+            .unwrap()
+            .forward(&x, 500.0, &ctx, UnetInputs::default())
+            .unwrap();
+        let d = max_abs_diff(&c, &plain);
+        assert!(d <= 1e-5, "sliced attention {slice}: max abs diff {d}");
+    }
+    // diffusers' exact GELU is a small but real difference.
+    let exact = UnetConfig {
+        gelu_approximate: false,
+        ..cfg.clone()
+    };
+    let e = Unet::new(vb, &exact)
+        .unwrap()
+        .forward(&x, 500.0, &ctx, UnetInputs::default())
+        .unwrap();
+    let d = max_abs_diff(&e, &plain);
+    assert!(d > 0.0 && d < 0.05, "exact vs tanh GELU: {d}");
 }
 
 #[test]

@@ -92,7 +92,7 @@ pub const CLIP_CONFIG: &str = r#"{
 
 /// Overwrites every variable with values from the NV generator (seeded), in name order: norm
 /// weights 1 and biases 0, other matrices `randn / sqrt(fan_in)`, other vectors `0.02 randn`.
-fn fill_deterministic(varmap: &VarMap, seed: u64) {
+pub fn fill_deterministic(varmap: &VarMap, seed: u64) {
     let data = varmap.data().lock().unwrap();
     let mut names: Vec<&String> = data.keys().collect();
     names.sort();
