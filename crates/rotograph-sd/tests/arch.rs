@@ -410,11 +410,15 @@ fn sdxl_time_ids_and_pooled_embedding_change_the_unet_output() {
     // denoised() passes the image size of the latent (8x8 cells = 64x64 px).
     let den = m.denoised(&x, 0.0, 400.0, &cond, &cond, 1.0).unwrap();
     assert!(max_abs_diff(&den, &x) <= 1e-6, "sigma 0 keeps x (eps)");
-    let zeros = TextCond::concat(&[cond.clone()])
-        .unwrap()
-        .zeros_like()
-        .unwrap();
+    // Two chunks: contexts joined on the token axis, the first chunk's pooled embedding.
+    let (ids2, w2) = chunk(&[2368]);
+    let second = m.encode_chunk(&ids2, &w2, 1).unwrap();
+    let both = TextCond::concat(&[cond.clone(), second]).unwrap();
+    assert_eq!(both.context.dims(), &[1, 154, 80]);
+    assert_eq!(values(both.pooled.as_ref().unwrap()), values(&pooled));
+    let zeros = both.zeros_like().unwrap();
     assert!(values(&zeros.context).iter().all(|&v| v == 0.0));
+    assert!(values(zeros.pooled.as_ref().unwrap()).iter().all(|&v| v == 0.0));
 }
 
 #[test]
