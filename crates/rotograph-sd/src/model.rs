@@ -525,10 +525,11 @@ impl SdModel {
     ) -> Result<Tensor, ModelError> {
         let latent = self.config.vae.latent_channels;
         if self.config.unet.in_channels != latent {
-            return Err(ModelError::Config {
-                path: PathBuf::from("unet/config.json"),
+            return Err(ModelError::Setting {
+                name: "model",
                 why: format!(
-                    "an inpainting UNet ({} input channels) is not supported by img2img yet",
+                    "an inpainting UNet ({} input channels) is not supported by img2img yet; \
+                     use a non-inpainting model",
                     self.config.unet.in_channels
                 ),
             });

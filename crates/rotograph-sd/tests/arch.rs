@@ -418,7 +418,9 @@ fn sdxl_time_ids_and_pooled_embedding_change_the_unet_output() {
     assert_eq!(values(both.pooled.as_ref().unwrap()), values(&pooled));
     let zeros = both.zeros_like().unwrap();
     assert!(values(&zeros.context).iter().all(|&v| v == 0.0));
-    assert!(values(zeros.pooled.as_ref().unwrap()).iter().all(|&v| v == 0.0));
+    assert!(values(zeros.pooled.as_ref().unwrap())
+        .iter()
+        .all(|&v| v == 0.0));
 }
 
 #[test]
@@ -534,31 +536,39 @@ fn bad_configs_name_their_file() {
         e.contains("unet/config.json") && e.contains("text_time"),
         "{e}"
     );
+}
 
-    // An inpainting UNet (9 input channels) loads its config; 5 channels do not.
-    let d = configs_with(
-        Tiny::Sd1,
-        &[(
-            "unet/config.json",
-            "\"in_channels\": 4",
-            "\"in_channels\": 9",
-        )],
-    );
+#[test]
+fn inpainting_unets_load_but_img2img_refuses_them() {
+    let d = tempfile::tempdir().unwrap();
+    common::write_tiny(d.path(), Tiny::Sd1);
+    let cfg_path = d.path().join("unet/config.json");
+    let text = std::fs::read_to_string(&cfg_path).unwrap();
+    std::fs::write(
+        &cfg_path,
+        text.replace("\"in_channels\": 4", "\"in_channels\": 9"),
+    )
+    .unwrap();
     let cfg = SdConfig::read_diffusers(d.path()).unwrap();
     assert_eq!(cfg.unet.in_channels, 9);
     let vm = candle_nn::VarMap::new();
-    let unet = Unet::new(
+    Unet::new(
         VarBuilder::from_varmap(&vm, DType::F32, &Device::Cpu),
         &cfg.unet,
     )
     .unwrap();
-    let out = unet
-        .forward(
-            &randn(80, &[1, 9, 8, 8]),
-            10.0,
-            &randn(81, &[1, 77, 32]),
-            UnetInputs::default(),
-        )
+    common::fill_deterministic(&vm, 5);
+    vm.save(d.path().join("unet/diffusion_pytorch_model.safetensors"))
         .unwrap();
+    let m = SdModel::load_diffusers(d.path(), &Device::Cpu).unwrap();
+    let ctx = randn(81, &[1, 77, 32]);
+    let out = m.unet(&randn(80, &[1, 9, 8, 8]), 10.0, &ctx).unwrap();
     assert_eq!(out.dims(), &[1, 4, 8, 8]);
+    let cond = TextCond {
+        context: ctx,
+        pooled: None,
+    };
+    let x = randn(82, &[1, 4, 8, 8]);
+    let err = m.denoised(&x, 1.0, 500.0, &cond, &cond, 7.0).unwrap_err();
+    assert!(err.to_string().contains("inpainting"), "{err}");
 }
