@@ -73,7 +73,9 @@ pub const SDXL_UNET_CONFIG: &str = r#"{
 pub const SDXL_VAE_CONFIG: &str = r#"{
   "_class_name": "AutoencoderKL",
   "in_channels": 3, "out_channels": 3, "latent_channels": 4,
-  "block_out_channels": [32, 32, 64, 64], "layers_per_block": 1, "norm_num_groups": 8
+  "block_out_channels": [32, 32, 64, 64], "layers_per_block": 1, "norm_num_groups": 8,
+  "down_block_types": ["DownEncoderBlock2D", "DownEncoderBlock2D", "DownEncoderBlock2D", "DownEncoderBlock2D"],
+  "up_block_types": ["UpDecoderBlock2D", "UpDecoderBlock2D", "UpDecoderBlock2D", "UpDecoderBlock2D"]
 }"#;
 
 pub const SDXL_CLIP2_CONFIG: &str = r#"{
