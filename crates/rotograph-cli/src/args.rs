@@ -488,7 +488,7 @@ mod tests {
         let cfg = dir.path().join("c.toml");
         std::fs::write(
             &cfg,
-            "style = \"ink\"\n[img2img]\ndenoise = 0.3\nseed = 5\n",
+            "style = \"ink\"\n[img2img]\ndenoise = 0.3\nseed = 5\nclip_skip = 3\n",
         )
         .unwrap();
         let cli = Cli::parse_from([
@@ -501,6 +501,8 @@ mod tests {
             cfg.to_str().unwrap(),
             "--seed",
             "9",
+            "--clip-skip",
+            "2",
         ]);
         let Cmd::Stylize(a) = cli.cmd else { panic!() };
         let s = a
@@ -510,5 +512,6 @@ mod tests {
         assert_eq!(s.style, Style::Ink);
         assert_eq!(s.img2img.denoise, 0.3);
         assert_eq!(s.img2img.seed, 9);
+        assert_eq!(s.img2img.clip_skip, 2);
     }
 }
