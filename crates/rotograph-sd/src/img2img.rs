@@ -52,12 +52,18 @@ impl SdStylizer {
     }
 
     /// Loads a model on the CPU: a diffusers folder, a single-file `.safetensors` or a `.ckpt`,
-    /// with its own VAE (see [`crate::load::load`]).
+    /// with its own VAE and the prediction type decided from the model (see
+    /// [`crate::load::load`]).
     pub fn load(path: &Path) -> Result<Self> {
-        let options = crate::load::LoadOptions::default();
-        Ok(Self::new(
-            crate::load::load(path, &options, &Device::Cpu)?.model,
-        ))
+        Self::load_with(path, &crate::load::LoadOptions::default())
+    }
+
+    /// [`SdStylizer::load`] with a replacement VAE (`--vae`) and a prediction type; sampling
+    /// uses the resolved [`crate::load::Loaded::prediction`] (kept in the model's config).
+    pub fn load_with(path: &Path, options: &crate::load::LoadOptions) -> Result<Self> {
+        let loaded = crate::load::load(path, options, &Device::Cpu)?;
+        debug_assert_eq!(loaded.model.prediction(), loaded.prediction);
+        Ok(Self::new(loaded.model))
     }
 
     /// The model.

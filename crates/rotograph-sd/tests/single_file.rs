@@ -832,6 +832,25 @@ fn sd2_single_file_gives_the_same_image_as_the_diffusers_folder() {
         img,
         "the prediction type reaches the sampler"
     );
+    // Auto without a YAML: A1111's probe of the UNet decides.
+    let auto = open(&file, VaeChoice::Model);
+    let half =
+        |shape: &[usize]| (Tensor::ones(shape, DType::F32, &Device::Cpu).unwrap() * 0.5).unwrap();
+    let out = auto
+        .model
+        .unet(&half(&[1, 4, 8, 8]), 999.0, &half(&[1, 2, 32]))
+        .unwrap();
+    let v = rotograph_sd::single_file::v_prediction_probe(&out).unwrap();
+    let expected = if v {
+        Prediction::V
+    } else {
+        Prediction::Epsilon
+    };
+    assert_eq!(auto.prediction, expected);
+    assert_eq!(auto.model.prediction(), expected);
+    // The stylizer's loader applies the options the same way.
+    let s = SdStylizer::load_with(&file, &opts).unwrap();
+    assert_eq!(s.model().prediction(), Prediction::Epsilon);
 }
 
 #[test]
