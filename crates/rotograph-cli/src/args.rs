@@ -333,6 +333,10 @@ pub struct Img2ImgArgs {
     /// Number of batches [default: 1].
     #[arg(long)]
     pub batch_count: Option<u32>,
+    /// Clip skip (A1111): condition on the text encoder's layer -N; 1 = last layer, 2 is
+    /// common for anime SD 1.x models; SDXL ignores it [default: 1].
+    #[arg(long)]
+    pub clip_skip: Option<u32>,
     /// Folder of masks named like the frames: white = stylize, black = keep the source.
     #[arg(long, value_name = "DIR")]
     pub mask_dir: Option<PathBuf>,
@@ -385,6 +389,7 @@ impl CommonArgs {
         set(&mut p.sampler, a.sampler.clone());
         set(&mut p.batch_size, a.batch_size);
         set(&mut p.batch_count, a.batch_count);
+        set(&mut p.clip_skip, a.clip_skip);
         if a.mask_dir.is_some() {
             s.mask_dir = a.mask_dir.clone();
         }
@@ -483,7 +488,7 @@ mod tests {
         let cfg = dir.path().join("c.toml");
         std::fs::write(
             &cfg,
-            "style = \"ink\"\n[img2img]\ndenoise = 0.3\nseed = 5\n",
+            "style = \"ink\"\n[img2img]\ndenoise = 0.3\nseed = 5\nclip_skip = 3\n",
         )
         .unwrap();
         let cli = Cli::parse_from([
@@ -496,6 +501,8 @@ mod tests {
             cfg.to_str().unwrap(),
             "--seed",
             "9",
+            "--clip-skip",
+            "2",
         ]);
         let Cmd::Stylize(a) = cli.cmd else { panic!() };
         let s = a
@@ -505,5 +512,6 @@ mod tests {
         assert_eq!(s.style, Style::Ink);
         assert_eq!(s.img2img.denoise, 0.3);
         assert_eq!(s.img2img.seed, 9);
+        assert_eq!(s.img2img.clip_skip, 2);
     }
 }

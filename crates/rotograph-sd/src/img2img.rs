@@ -9,11 +9,11 @@
 //! and control images are not used yet. Images whose sides are not multiples of 8 are resized
 //! to the nearest multiple and back; the output keeps the init image's alpha.
 
-use crate::model::{ModelError, SdModel};
+use crate::model::{Architecture, ModelError, SdModel, TextCond};
 use crate::noise::{batch_seeds, ImageRng};
 use crate::prompt::parse_prompt_attention;
 use crate::schedule::{model_sigmas, Img2ImgPlan, Sampler, SamplerKind};
-use crate::tokenizer::{Tokenizer, CONTEXT_LENGTH};
+use crate::tokenizer::Tokenizer;
 use candle_core::{DType, Device, Tensor};
 use image::RgbaImage;
 use rotograph::stylize::{Img2ImgRequest, Stylizer};
@@ -52,12 +52,18 @@ impl SdStylizer {
     }
 
     /// Loads a model on the CPU: a diffusers folder, a single-file `.safetensors` or a `.ckpt`,
-    /// with its own VAE (see [`crate::load::load`]).
+    /// with its own VAE and the prediction type decided from the model (see
+    /// [`crate::load::load`]).
     pub fn load(path: &Path) -> Result<Self> {
-        let options = crate::load::LoadOptions::default();
-        Ok(Self::new(
-            crate::load::load(path, &options, &Device::Cpu)?.model,
-        ))
+        Self::load_with(path, &crate::load::LoadOptions::default())
+    }
+
+    /// [`SdStylizer::load`] with a replacement VAE (`--vae`) and a prediction type; sampling
+    /// uses the resolved [`crate::load::Loaded::prediction`] (kept in the model's config).
+    pub fn load_with(path: &Path, options: &crate::load::LoadOptions) -> Result<Self> {
+        let loaded = crate::load::load(path, options, &Device::Cpu)?;
+        debug_assert_eq!(loaded.model.prediction(), loaded.prediction);
+        Ok(Self::new(loaded.model))
     }
 
     /// The model.
@@ -65,73 +71,38 @@ impl SdStylizer {
         &self.model
     }
 
-    /// The weighted text conditioning of `prompt`: `[1, 77 * chunks, hidden]`.
-    fn condition(&self, prompt: &str) -> Result<Tensor> {
+    /// The weighted text conditioning of `prompt`: `[1, 77 * chunks, hidden]` (and SDXL's
+    /// pooled embedding).
+    fn condition(&self, prompt: &str, clip_skip: u32) -> Result<TextCond> {
         let parsed = parse_prompt_attention(prompt).map_err(|e| setting("prompt", e))?;
         let chunks = Tokenizer::clip().tokenize_weighted(&parsed);
-        let dev = self.model.device();
+        let skip = clip_skip as usize;
         let mut parts = Vec::with_capacity(chunks.len());
         for chunk in chunks {
-            let ids = Tensor::from_vec(chunk.tokens, (1, CONTEXT_LENGTH), dev).map_err(m)?;
-            let z = self.model.encode_text(&ids)?;
-            let weights =
-                Tensor::from_vec(chunk.weights, (1, CONTEXT_LENGTH, 1), dev).map_err(m)?;
-            let mean = mean_of(&z)?;
-            let zw = z.broadcast_mul(&weights).map_err(m)?;
-            let new_mean = mean_of(&zw)?;
-            // A1111 restores the original mean; skip that when it would divide by zero.
-            let ratio = mean / new_mean;
-            let zw = if ratio.is_finite() {
-                (zw * ratio).map_err(m)?
-            } else {
-                zw
-            };
-            parts.push(zw);
+            parts.push(
+                self.model
+                    .encode_chunk(&chunk.tokens, &chunk.weights, skip)?,
+            );
         }
-        Tensor::cat(&parts, 1).map_err(m)
+        Ok(TextCond::concat(&parts)?)
     }
 
-    /// The guided denoised latent at `sigma`.
+    /// The guided denoised latent at `sigma` (the model applies its prediction type).
     #[allow(clippy::too_many_arguments)]
     fn denoise(
         &self,
         x: &Tensor,
         sigma: f32,
-        uncond: &Tensor,
-        cond: &Tensor,
+        uncond: &TextCond,
+        cond: &TextCond,
         cfg: f32,
         log_sigmas: &[f32],
     ) -> Result<Tensor> {
-        let c_in = 1.0 / ((sigma as f64).powi(2) + 1.0).sqrt();
         let t = sigma_to_t(sigma, log_sigmas);
-        let xin = (x * c_in).map_err(m)?;
-        let (eps_u, eps_c) = if uncond.dims() == cond.dims() {
-            let xs = Tensor::cat(&[&xin, &xin], 0).map_err(m)?;
-            let ctx = Tensor::cat(&[uncond, cond], 0).map_err(m)?;
-            let eps = self.model.unet(&xs, t, &ctx)?;
-            (
-                eps.narrow(0, 0, 1).map_err(m)?,
-                eps.narrow(0, 1, 1).map_err(m)?,
-            )
-        } else {
-            (
-                self.model.unet(&xin, t, uncond)?,
-                self.model.unet(&xin, t, cond)?,
-            )
-        };
-        let eps = (&eps_u + ((eps_c - &eps_u).map_err(m)? * cfg as f64).map_err(m)?).map_err(m)?;
-        (x - (eps * sigma as f64).map_err(m)?).map_err(m)
+        Ok(self
+            .model
+            .denoised(x, sigma as f64, t, uncond, cond, cfg as f64)?)
     }
-}
-
-/// The mean of all elements, in f64.
-fn mean_of(t: &Tensor) -> Result<f64> {
-    let v = t
-        .mean_all()
-        .and_then(|x| x.to_dtype(DType::F32))
-        .and_then(|x| x.to_scalar::<f32>())
-        .map_err(m)?;
-    Ok(v as f64)
 }
 
 /// Runs a k-diffusion sampler over `sigmas` (descending, ending in 0) from `x`, which is
@@ -294,8 +265,12 @@ impl Stylizer for SdStylizer {
         let dev = self.model.device().clone();
         let init_latent = self.model.encode_image(&image_to_tensor(src, &dev)?)?;
         let shape = init_latent.dims()[1..].to_vec();
-        let cond = self.condition(&p.prompt)?;
-        let uncond = self.condition(&p.negative_prompt)?;
+        let cond = self.condition(&p.prompt, p.clip_skip)?;
+        let mut uncond = self.condition(&p.negative_prompt, p.clip_skip)?;
+        if p.negative_prompt.is_empty() && self.model.architecture() == Architecture::Sdxl {
+            // A1111 and diffusers zero SDXL's empty negative prompt (force_zero_negative_prompt).
+            uncond = uncond.zeros_like()?;
+        }
         let log_sigmas: Vec<f32> = model_sigmas().iter().map(|s| s.ln()).collect();
 
         let count = (p.batch_size as usize).saturating_mul(p.batch_count as usize);

@@ -1,9 +1,13 @@
 //! Stable Diffusion img2img for rotograph (issue 3, in progress): the parts that make results
 //! match Automatic1111 — its "NV" seeded noise, prompt syntax and CLIP tokenization, sampler
-//! schedules — and the candle model (UNet, VAE, CLIP text encoder) loaded from a diffusers
-//! folder of any SD1.x size ([`model`]) or a single-file checkpoint ([`single_file`]), with an
-//! optional separate VAE or TAESD ([`taesd`]); [`load()`] is the entry point for all of them.
+//! schedules — and the candle model ([`model`]: SD 1.x, SD 2.x with v-prediction, SDXL, and
+//! their Turbo variants) loaded from a diffusers folder of any size or a single-file checkpoint
+//! ([`single_file`]), with an optional separate VAE or TAESD ([`taesd`]); [`load()`] is the
+//! entry point for all of them.
 
+mod attention;
+pub mod clip;
+pub mod config;
 pub mod img2img;
 pub mod load;
 pub mod model;
@@ -13,6 +17,8 @@ pub mod schedule;
 pub mod single_file;
 pub mod taesd;
 pub mod tokenizer;
+pub mod unet;
 pub mod vae;
 
-pub use load::{load, LoadOptions, Loaded, Prediction, VaeChoice};
+pub use config::Prediction;
+pub use load::{load, LoadOptions, Loaded, VaeChoice};

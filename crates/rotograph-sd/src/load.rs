@@ -1,12 +1,14 @@
 //! One entry point for every model format: [`load()`] takes a diffusers folder, a single-file
 //! `.safetensors` or a `.ckpt`, and an optional replacement autoencoder ([`VaeChoice`]).
 
-use crate::model::{read_json, vae_config_from_json, ModelError, SdConfig, SdModel};
+use crate::config::{read_value as read_json, scheduler_prediction, vae_config_from_json};
+use crate::model::{ModelError, ModelParts, Prediction, SdConfig, SdModel, WeightsPart};
 use crate::single_file::{self, Arch, Component, SingleFile};
 use crate::taesd::Taesd;
+use crate::unet::UnetInputs;
 use crate::vae::Vae;
-use candle_core::{Device, Tensor};
-use candle_nn::var_builder::SimpleBackend;
+use candle_core::{DType, Device, Tensor};
+use candle_nn::VarBuilder;
 use std::path::{Path, PathBuf};
 
 /// Which autoencoder to use (the CLI's `--vae`).
@@ -37,39 +39,14 @@ impl VaeChoice {
     }
 }
 
-/// What the UNet predicts.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub enum Prediction {
-    /// Decide from the model (see [`load()`]).
-    #[default]
-    Auto,
-    /// The noise (SD1, SD2 "base" 512px, SDXL).
-    Epsilon,
-    /// The velocity `v` (SD2 768px models).
-    V,
-}
-
-impl std::str::FromStr for Prediction {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s.trim().to_ascii_lowercase().as_str() {
-            "auto" => Ok(Prediction::Auto),
-            "epsilon" | "eps" => Ok(Prediction::Epsilon),
-            "v" | "v_prediction" => Ok(Prediction::V),
-            other => Err(format!(
-                "unknown prediction {other:?}: use auto, epsilon or v"
-            )),
-        }
-    }
-}
-
 /// Options of [`load()`].
 #[derive(Debug, Clone, Default)]
 pub struct LoadOptions {
     /// The autoencoder.
     pub vae: VaeChoice,
-    /// The prediction type (`auto` by default).
-    pub prediction: Prediction,
+    /// The prediction type; `None` (the default, `auto`) decides from the model (see
+    /// [`load()`] and [`Prediction::parse_choice`]).
+    pub prediction: Option<Prediction>,
 }
 
 /// A loaded model and what was found out about it.
@@ -79,7 +56,7 @@ pub struct Loaded {
     pub model: SdModel,
     /// Its family.
     pub arch: Arch,
-    /// The prediction type, resolved (never [`Prediction::Auto`]).
+    /// The prediction type, resolved; the model uses it (`model.config.prediction`).
     pub prediction: Prediction,
 }
 
@@ -95,16 +72,17 @@ fn not_found(path: &Path, why: &str) -> ModelError {
 /// - `*.safetensors`, `*.ckpt`, `*.pt`, `*.pth` → a single-file checkpoint in the original
 ///   LDM layout ([`SingleFile`]), the family detected from its keys.
 ///
-/// `options.vae` replaces the autoencoder. `options.prediction = Auto` resolves as Automatic1111
+/// `options.vae` replaces the autoencoder. `options.prediction = None` (auto) resolves as Automatic1111
 /// does: SD1 and SDXL predict the noise; a diffusers folder's `scheduler/scheduler_config.json`
 /// `prediction_type` decides when present; for SD2, a `NAME.yaml` beside the checkpoint with
 /// `parameterization: "v"` decides, and otherwise A1111's probe of the UNet
 /// ([`single_file::v_prediction_probe`]). Errors name the file and say what to do.
 pub fn load(path: &Path, options: &LoadOptions, device: &Device) -> Result<Loaded, ModelError> {
     let (mut model, arch, stated) = if path.is_dir() {
-        let arch = diffusers_arch(path)?;
-        let stated = diffusers_prediction(path);
-        (SdModel::load_diffusers(path, device)?, arch, stated)
+        let stated = scheduler_prediction(path)?;
+        let model = SdModel::load_diffusers(path, device)?;
+        let arch = model.architecture();
+        (model, arch, stated)
     } else if path.is_file() {
         let ext = path
             .extension()
@@ -143,7 +121,7 @@ pub fn load(path: &Path, options: &LoadOptions, device: &Device) -> Result<Loade
         VaeChoice::File(p) if p.is_dir() => model.set_vae(tiny(p, &model.config, device)?),
         VaeChoice::File(p) => {
             let c = single_file::open_vae_file(p, model.config.scaling_factor)?;
-            model.set_vae(component_vae(&c, p, &model.config, device)?);
+            model.set_vae(component_vae(c, p, &model.config, device)?);
         }
         VaeChoice::Taesd(dir) => {
             let dir = match dir {
@@ -153,14 +131,12 @@ pub fn load(path: &Path, options: &LoadOptions, device: &Device) -> Result<Loade
             model.set_vae(tiny(&dir, &model.config, device)?);
         }
     }
-    let prediction = match options.prediction {
-        Prediction::Auto => match (arch, stated) {
-            (_, Some(p)) => p,
-            (Arch::Sd1 | Arch::Sdxl, None) => Prediction::Epsilon,
-            (Arch::Sd2, None) => probe(&model)?,
-        },
-        p => p,
+    let prediction = match (options.prediction, arch, stated) {
+        (Some(p), _, _) | (None, _, Some(p)) => p,
+        (None, Arch::Sd1 | Arch::Sdxl, None) => Prediction::Epsilon,
+        (None, Arch::Sd2, None) => probe(&model)?,
     };
+    model.config.prediction = prediction;
     Ok(Loaded {
         model,
         arch,
@@ -178,40 +154,19 @@ fn tiny(dir: &Path, config: &SdConfig, device: &Device) -> Result<Vae, ModelErro
 /// A1111's v-prediction probe (see [`single_file::v_prediction_probe`]).
 fn probe(model: &SdModel) -> Result<Prediction, ModelError> {
     let dev = model.device();
-    let c = model.config.unet_in_channels;
-    let x = (Tensor::ones((1, c, 8, 8), candle_core::DType::F32, dev)? * 0.5)?;
+    let c = model.config.unet.in_channels;
+    let x = (Tensor::ones((1, c, 8, 8), DType::F32, dev)? * 0.5)?;
     let ctx = (Tensor::ones(
         (1, 2, model.config.unet.cross_attention_dim),
-        candle_core::DType::F32,
+        DType::F32,
         dev,
     )? * 0.5)?;
-    let out = model.unet(&x, 999.0, &ctx)?;
+    let out = model.unet_with(&x, 999.0, &ctx, UnetInputs::default())?;
     Ok(if single_file::v_prediction_probe(&out)? {
         Prediction::V
     } else {
         Prediction::Epsilon
     })
-}
-
-fn diffusers_arch(dir: &Path) -> Result<Arch, ModelError> {
-    if dir.join("text_encoder_2").is_dir() {
-        return Ok(Arch::Sdxl);
-    }
-    let clip = read_json(&dir.join("text_encoder").join("config.json"))?;
-    Ok(if clip["hidden_act"] == "gelu" {
-        Arch::Sd2
-    } else {
-        Arch::Sd1
-    })
-}
-
-fn diffusers_prediction(dir: &Path) -> Option<Prediction> {
-    let v = read_json(&dir.join("scheduler").join("scheduler_config.json")).ok()?;
-    match v["prediction_type"].as_str()? {
-        "v_prediction" => Some(Prediction::V),
-        "epsilon" => Some(Prediction::Epsilon),
-        _ => None,
-    }
 }
 
 fn looks_like_taesd(dir: &Path) -> bool {
@@ -286,28 +241,29 @@ fn diffusers_vae(dir: &Path, config: &SdConfig, device: &Device) -> Result<Vae, 
     if !weights.is_file() {
         return Err(not_found(&weights, "VAE weights not found"));
     }
-    let backend: Box<dyn SimpleBackend> = Box::new(crate::model::mmap(&weights)?);
-    Vae::kl(&cfg, 3, 3, config.scaling_factor, backend, &weights, device)
+    let vb = WeightsPart::safetensors(&weights, device)?.vb;
+    Vae::kl(&cfg, 3, 3, config.scaling_factor, vb, &weights, device)
 }
 
 /// A VAE component of a single file or a separate VAE file.
 fn component_vae(
-    c: &Component,
+    c: Component,
     path: &Path,
     config: &SdConfig,
     device: &Device,
 ) -> Result<Vae, ModelError> {
     let (cfg, _) = vae_config_from_json(path, c.config.clone())?;
     check_latents(path, cfg.latent_channels, config)?;
-    Vae::kl(
-        &cfg,
-        3,
-        3,
-        config.scaling_factor,
-        Box::new(c.weights.clone()),
-        path,
-        device,
-    )
+    let vb = renamed(c, path, device).vb;
+    Vae::kl(&cfg, 3, 3, config.scaling_factor, vb, path, device)
+}
+
+/// A single-file component's renamed weights as a [`WeightsPart`] named by `path`.
+fn renamed(c: Component, path: &Path, device: &Device) -> WeightsPart<'static> {
+    WeightsPart {
+        vb: VarBuilder::from_backend(Box::new(c.weights), DType::F32, device.clone()),
+        source: path.to_path_buf(),
+    }
 }
 
 fn load_single(file: SingleFile, vae: &VaeChoice, device: &Device) -> Result<SdModel, ModelError> {
@@ -316,21 +272,9 @@ fn load_single(file: SingleFile, vae: &VaeChoice, device: &Device) -> Result<SdM
         path: path.clone(),
         why,
     };
-    if file.inpainting {
-        return Err(bad(
-            "an inpainting checkpoint (UNet with 9 input channels), which is not supported yet"
-                .into(),
-        ));
-    }
-    if file.arch != Arch::Sd1 {
-        return Err(bad(format!(
-            "a {:?} checkpoint: detected and mapped, but this build runs SD1 models only",
-            file.arch
-        )));
-    }
     // The model's VAE, or (for a file without one) the replacement's config.
-    let own = match (&file.vae, vae) {
-        (Some(v), _) => v.clone(),
+    let own = match (file.vae, vae) {
+        (Some(v), _) => v,
         (None, VaeChoice::File(p)) if p.is_file() => {
             single_file::open_vae_file(p, file.arch.scaling_factor())?
         }
@@ -339,18 +283,26 @@ fn load_single(file: SingleFile, vae: &VaeChoice, device: &Device) -> Result<SdM
                 .into(),
         )),
     };
-    let config = SdConfig::from_json([
+    let mut encoders = vec![file.text_encoder];
+    encoders.extend(file.text_encoder_2);
+    let configs = encoders
+        .iter()
+        .map(|c| (path.clone(), c.config.clone()))
+        .collect();
+    // The prediction type is decided by `load` (the keys cannot tell).
+    let config = SdConfig::from_json(
         (&path, file.unet.config.clone()),
         (&path, own.config.clone()),
-        (&path, file.text_encoder.config.clone()),
-    ])?;
-    SdModel::from_weights(
-        config,
-        [
-            (&path, Box::new(file.unet.weights)),
-            (&path, Box::new(own.weights)),
-            (&path, Box::new(file.text_encoder.weights)),
-        ],
-        device,
-    )
+        configs,
+        Prediction::Epsilon,
+    )?;
+    let parts = ModelParts {
+        unet: renamed(file.unet, &path, device),
+        vae: renamed(own, &path, device),
+        text_encoders: encoders
+            .into_iter()
+            .map(|c| renamed(c, &path, device))
+            .collect(),
+    };
+    SdModel::from_parts(config, parts, device)
 }

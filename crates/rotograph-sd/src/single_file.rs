@@ -37,26 +37,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-/// The SD model families told apart by their keys.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub enum Arch {
-    /// SD 1.x: CLIP ViT-L text encoder.
-    Sd1,
-    /// SD 2.x (and SD-Turbo): OpenCLIP ViT-H text encoder.
-    Sd2,
-    /// SDXL (and SDXL-Turbo): CLIP ViT-L + OpenCLIP bigG, pooled text + size conditioning.
-    Sdxl,
-}
-
-impl Arch {
-    /// The KL VAE's latent scale for this family.
-    pub fn scaling_factor(self) -> f64 {
-        match self {
-            Arch::Sd1 | Arch::Sd2 => 0.18215,
-            Arch::Sdxl => 0.13025,
-        }
-    }
-}
+/// The SD model families told apart by their keys: the one [`crate::config::Architecture`] enum of the
+/// crate, under the name this module has always used.
+pub use crate::config::Architecture as Arch;
 
 /// A tensor container: memory-mapped safetensors or a PyTorch zip pickle (read lazily, no code
 /// run).

@@ -47,7 +47,7 @@ impl Vae {
         in_channels: usize,
         out_channels: usize,
         scaling_factor: f64,
-        weights: Box<dyn SimpleBackend>,
+        weights: VarBuilder<'_>,
         path: &Path,
         device: &Device,
     ) -> Result<Vae, ModelError> {
@@ -55,12 +55,8 @@ impl Vae {
             path: path.to_path_buf(),
             source,
         };
-        let overrides = mean_quant_conv(
-            weights.as_ref(),
-            config.latent_channels,
-            config.use_quant_conv,
-        )
-        .map_err(err)?;
+        let overrides = mean_quant_conv(&weights, config.latent_channels, config.use_quant_conv)
+            .map_err(err)?;
         let backend = MeanPosterior {
             inner: weights,
             overrides,
@@ -102,12 +98,12 @@ impl Vae {
 }
 
 /// A backend with `quant_conv` replaced (see [`Vae::kl`]).
-struct MeanPosterior {
-    inner: Box<dyn SimpleBackend>,
+struct MeanPosterior<'a> {
+    inner: VarBuilder<'a>,
     overrides: HashMap<String, Tensor>,
 }
 
-impl SimpleBackend for MeanPosterior {
+impl SimpleBackend for MeanPosterior<'_> {
     fn get(
         &self,
         s: Shape,
@@ -123,14 +119,17 @@ impl SimpleBackend for MeanPosterior {
                 expected: s,
                 got: t.shape().clone(),
             }),
-            None => self.inner.get(s, name, h, dtype, dev),
+            None => self
+                .inner
+                .get_with_hints_dtype(s, name, h, dtype)?
+                .to_device(dev),
         }
     }
 
     fn get_unchecked(&self, name: &str, dtype: DType, dev: &Device) -> candle_core::Result<Tensor> {
         match self.overrides.get(name) {
             Some(t) => t.to_dtype(dtype)?.to_device(dev),
-            None => self.inner.get_unchecked(name, dtype, dev),
+            None => self.inner.get_unchecked_dtype(name, dtype)?.to_device(dev),
         }
     }
 
@@ -141,15 +140,19 @@ impl SimpleBackend for MeanPosterior {
 
 /// `quant_conv` weight `[2L, 2L, 1, 1]` and bias `[2L]` whose logvar half is constant -1e4.
 fn mean_quant_conv(
-    st: &dyn SimpleBackend,
+    vb: &VarBuilder,
     latent: usize,
     has_quant_conv: bool,
 ) -> candle_core::Result<HashMap<String, Tensor>> {
     let dev = Device::Cpu;
     let c = 2 * latent;
     let (mut w, mut b) = if has_quant_conv {
-        let w = st.get_unchecked("quant_conv.weight", DType::F32, &dev)?;
-        let b = st.get_unchecked("quant_conv.bias", DType::F32, &dev)?;
+        let w = vb
+            .get_unchecked_dtype("quant_conv.weight", DType::F32)?
+            .to_device(&dev)?;
+        let b = vb
+            .get_unchecked_dtype("quant_conv.bias", DType::F32)?
+            .to_device(&dev)?;
         let w = w.reshape((c, c))?.to_vec2::<f32>()?;
         (w, b.to_vec1::<f32>()?)
     } else {

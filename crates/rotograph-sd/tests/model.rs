@@ -116,7 +116,7 @@ fn errors_name_the_file() {
     std::fs::write(dir.path().join("unet/config.json"), bad).unwrap();
     let err = SdModel::load_diffusers(dir.path(), &Device::Cpu).unwrap_err();
     assert!(err.to_string().contains("hidden_size"), "{err}");
-    let bad = common::UNET_CONFIG.replace("\"in_channels\": 4", "\"in_channels\": 9");
+    let bad = common::UNET_CONFIG.replace("\"in_channels\": 4", "\"in_channels\": 5");
     std::fs::write(dir.path().join("unet/config.json"), bad).unwrap();
     let err = SdModel::load_diffusers(dir.path(), &Device::Cpu).unwrap_err();
     assert!(err.to_string().contains("latent_channels"), "{err}");

@@ -260,3 +260,38 @@ fn a_folder_without_taesd_weights_is_a_clear_error() {
         .to_string();
     assert!(e.contains("diffusion_pytorch_model.safetensors"), "{e}");
 }
+
+#[test]
+fn vae_taesd_on_sdxl_takes_taesdxl() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("xl");
+    common::write_tiny(&model, common::Tiny::Sdxl);
+    let opts = LoadOptions {
+        vae: VaeChoice::parse("taesd"),
+        ..LoadOptions::default()
+    };
+    // SD1's taesd/ is not taken for SDXL: the error names taesdxl/.
+    write_diffusers(&model.join("taesd"));
+    let e = load(&model, &opts, &Device::Cpu).unwrap_err().to_string();
+    assert!(e.contains("xl/taesdxl"), "{e}");
+
+    write_pair(&model.join("taesdxl"));
+    let loaded = load(&model, &opts, &Device::Cpu).unwrap();
+    assert_eq!(loaded.arch, rotograph_sd::model::Architecture::Sdxl);
+    let m = loaded.model;
+    assert!(matches!(m.vae(), rotograph_sd::vae::Vae::Tiny(_)));
+    let t = Taesd::load(&model.join("taesdxl"), &Device::Cpu).unwrap();
+    let img = randn(3, &[1, 3, 64, 64], 0.5);
+    let lat = m.encode_image(&img).unwrap();
+    assert_eq!(bits(&lat), bits(&t.encode(&img).unwrap()));
+    assert_eq!(
+        bits(&m.decode_latents(&lat).unwrap()),
+        bits(&t.decode(&lat).unwrap())
+    );
+    // The SDXL UNet runs on TAESD latents.
+    let mut ids = vec![rotograph_sd::tokenizer::BOS, 320];
+    ids.resize(77, rotograph_sd::tokenizer::EOS);
+    let cond = m.encode_chunk(&ids, &[1.0; 77], 1).unwrap();
+    let den = m.denoised(&lat, 2.0, 700.0, &cond, &cond, 5.0).unwrap();
+    assert_eq!(den.dims(), lat.dims());
+}

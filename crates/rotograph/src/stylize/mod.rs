@@ -50,6 +50,10 @@ pub struct Img2ImgParams {
     pub batch_size: u32,
     /// Number of batches.
     pub batch_count: u32,
+    /// A1111 "Clip skip": condition on the text encoder's layer `-clip_skip` (1 = the last
+    /// layer; 2 is common for anime-style SD 1.x models). SDXL ignores it (it always uses the
+    /// penultimate layer of both encoders).
+    pub clip_skip: u32,
 }
 
 impl Default for Img2ImgParams {
@@ -66,6 +70,7 @@ impl Default for Img2ImgParams {
             sampler: "Euler a".into(),
             batch_size: 1,
             batch_count: 1,
+            clip_skip: 1,
         }
     }
 }
@@ -92,6 +97,12 @@ impl Img2ImgParams {
             return Err(Error::setting(
                 "batch_size/batch_count",
                 "must be at least 1",
+            ));
+        }
+        if self.clip_skip == 0 {
+            return Err(Error::setting(
+                "clip_skip",
+                "must be at least 1 (1 = the text encoder's last layer)",
             ));
         }
         if self.seed < -1 || self.subseed < -1 {
@@ -132,6 +143,9 @@ impl Img2ImgParams {
         if self.batch_size != d.batch_size || self.batch_count != d.batch_count {
             v.push("batch_size/batch_count");
         }
+        if self.clip_skip != d.clip_skip {
+            v.push("clip_skip");
+        }
         v
     }
 }
@@ -146,6 +160,7 @@ pub const MODEL_FIELDS: &[&str] = &[
     "cfg",
     "sampler",
     "batch_size/batch_count",
+    "clip_skip",
 ];
 
 /// An img2img backend.
