@@ -14,15 +14,18 @@
 //!
 //! [`store_source`] fills loop 0 from any frame source (folder, video, [`RepeatImage`]).
 //!
-//! Not yet here: the `rotograph loopback` command and its settings file.
+//! [`loopback`] is the whole job behind `rotograph loopback` (settings: [`LoopbackConfig`], the
+//! `[loopback]` table of `rotograph.toml`).
 
 mod image32;
 mod inputs;
+mod job;
 mod source;
 mod store;
 
 pub use image32::ImageF32;
 pub use inputs::{read_prompt_file, FramePrompt, MaskSource};
+pub use job::{loopback, LoopbackConfig, LoopbackReport, STORE_DIR};
 pub use source::{store_source, RepeatImage};
 pub use store::FolderStore;
 
@@ -423,6 +426,12 @@ pub fn run(
         stage: STAGE.into(),
         total: Some((plan.loop_n() * n) as u64),
     });
+    // The latest complete loop: the loops before it are not needed again (a store may have
+    // dropped them), so they count as done.
+    let complete = (1..=plan.loop_n())
+        .rev()
+        .find(|&l| (0..n).all(|i| store.contains(l, i)))
+        .unwrap_or(0);
     for loop_i in 1..=plan.loop_n() {
         // The previous loop's frames around the current one (the temporal window).
         let mut window: HashMap<usize, ImageF32> = HashMap::new();
@@ -433,7 +442,7 @@ pub fn run(
                 name: format!("loop-{loop_i:02}/{}", (inputs.name)(index)),
                 skipped,
             };
-            if store.contains(loop_i, index) {
+            if loop_i <= complete || store.contains(loop_i, index) {
                 progress.event(frame_event(true));
                 continue;
             }
@@ -508,7 +517,9 @@ pub fn run(
             store.put(loop_i, index, out)?;
             progress.event(frame_event(false));
         }
-        store.loop_done(loop_i)?;
+        if loop_i > complete {
+            store.loop_done(loop_i)?;
+        }
     }
     progress.event(Event::Finish {
         stage: STAGE.into(),
