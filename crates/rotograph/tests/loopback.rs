@@ -1,6 +1,8 @@
 //! The loopback engine with deterministic backends (issue 4's acceptance list, the parts that
 //! the engine core covers).
 
+mod common;
+
 use image::{GrayImage, Luma, Rgba, RgbaImage};
 use rotograph::frames::Frame;
 use rotograph::loopback::{
@@ -678,4 +680,51 @@ fn sources_are_thinned_cut_and_stored_as_loop_0() {
     for i in 0..3 {
         assert_eq!(store.get(0, i).unwrap().to_rgba(), frames[0]);
     }
+}
+
+#[test]
+fn video_input_reads_prompts_from_prompt_dir_by_extracted_frame_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let video = dir.path().join("clip.mkv");
+    common::make_clip(&video, 0.5, 8, 32, 24, false);
+    let prompts = dir.path().join("prompts");
+    std::fs::create_dir(&prompts).unwrap();
+    std::fs::write(prompts.join("00002.txt"), "a bird --neg fog").unwrap();
+    let mut s = rotograph::pipeline::Settings::default();
+    s.extract.fps = None;
+    s.img2img.seed = 1;
+    s.img2img.subseed = 1;
+    s.img2img.prompt = "global".into();
+    s.loopback.loop_n = 2;
+    s.loopback.read_prompt_from_txt = true;
+    let out = dir.path().join("out");
+    let backend = Recorder::new(Mode::Passthrough);
+    let err = loopback::loopback_with(&video, &out, &s, &backend, &NoProgress).unwrap_err();
+    assert!(
+        matches!(&err, Error::InvalidSetting { name, .. } if name == "prompt_dir"),
+        "{err}"
+    );
+    assert!(backend.calls().is_empty());
+    s.loopback.prompt_dir = Some(prompts);
+    let r = loopback::loopback_with(&video, &out, &s, &backend, &NoProgress).unwrap();
+    assert_eq!((r.frames, r.rendered), (4, 8));
+    let got: Vec<(String, String)> = backend
+        .calls()
+        .into_iter()
+        .map(|c| (c.prompt, c.negative))
+        .collect();
+    for (k, (p, n)) in got.iter().enumerate() {
+        if k % 4 == 1 {
+            assert_eq!((p.as_str(), n.as_str()), ("a bird", "fog"), "call {k}");
+        } else {
+            assert_eq!(p, "global", "call {k}");
+        }
+    }
+    let names: Vec<String> = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".png"))
+        .collect();
+    assert_eq!(names.len(), 4);
+    assert!(out.join("00004.png").is_file());
 }

@@ -11,6 +11,7 @@ use crate::frames::{self, Frame, FrameSource};
 use crate::pipeline::{make_stylizer, Settings};
 use crate::progress::{Event, Progress};
 use crate::run::{atomic_write, hash_bytes, SETTINGS_NAME};
+use crate::stylize::Stylizer;
 use crate::video::{EncodeOptions, ExtractOptions};
 use serde::{Deserialize, Serialize};
 use std::cell::RefCell;
@@ -239,6 +240,19 @@ pub fn loopback(
     settings: &Settings,
     progress: &dyn Progress,
 ) -> Result<LoopbackReport> {
+    let stylizer = make_stylizer(settings)?;
+    loopback_with(input, output, settings, stylizer.as_ref(), progress)
+}
+
+/// [`loopback`] on a given backend (`settings.backend` names it in the stored settings and
+/// the resume key; pass the backend it names, or a test backend).
+pub fn loopback_with(
+    input: &Path,
+    output: &Path,
+    settings: &Settings,
+    stylizer: &dyn Stylizer,
+    progress: &dyn Progress,
+) -> Result<LoopbackReport> {
     let mut settings = settings.clone();
     settings.input = Some(input.to_path_buf());
     settings.output = Some(output.to_path_buf());
@@ -275,7 +289,6 @@ pub fn loopback(
     } else {
         None
     };
-    let stylizer = make_stylizer(&settings)?;
     std::fs::create_dir_all(output).map_err(|e| Error::io(output, e))?;
     if input.is_dir() && input.canonicalize().ok() == output.canonicalize().ok() {
         return Err(Error::bad_input(
@@ -358,7 +371,7 @@ pub fn loopback(
         rendered: AtomicUsize::new(0),
         skipped: AtomicUsize::new(0),
     };
-    run(&plan, &mut store, &inputs, stylizer.as_ref(), &counting)?;
+    run(&plan, &mut store, &inputs, stylizer, &counting)?;
 
     // Outputs: the last loop in OUT, every loop in OUT/loop-K when asked, and videos.
     let video = lb.output_video.clone().or_else(|| {

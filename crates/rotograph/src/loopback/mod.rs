@@ -25,7 +25,7 @@ mod store;
 
 pub use image32::ImageF32;
 pub use inputs::{read_prompt_file, FramePrompt, MaskSource};
-pub use job::{loopback, LoopbackConfig, LoopbackReport, STORE_DIR};
+pub use job::{loopback, loopback_with, LoopbackConfig, LoopbackReport, STORE_DIR};
 pub use source::{store_source, RepeatImage};
 pub use store::FolderStore;
 
