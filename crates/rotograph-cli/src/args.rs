@@ -35,7 +35,7 @@ pub enum Cmd {
     /// The whole job: extract, stylize and encode with the source audio.
     Roto(RotoCmd),
     /// Video Loopback: re-render the clip --loop-n times, blending each pass into the last.
-    Loopback(LoopbackCmd),
+    Loopback(Box<LoopbackCmd>),
 }
 
 /// `rotograph extract`.
