@@ -601,7 +601,7 @@ fn loopback_bad_schedule_exits_2_before_rendering() {
         "--denoising-schedule",
         "max(0.1, 0.4-0.02*loop_i",
     ]);
-    assert_bad_input(&o, "denoising");
+    assert_bad_input(&o, "denoising_schedule");
     assert!(stderr(&o).contains("column 25"), "{}", stderr(&o));
     assert!(!out.exists(), "nothing written for a malformed schedule");
     // An error only the last frame hits is still found before any frame renders.

@@ -209,6 +209,65 @@ fn store_key(input: &Path, settings: &Settings) -> String {
     )
 }
 
+/// The engine's schedule names as the `[loopback]` table spells them.
+const USER_NAMES: [(&str, &str); 10] = [
+    ("temporal_superimpose", "temporal_superimpose_alpha_list"),
+    ("denoising", "denoising_schedule"),
+    ("cfg", "cfg_schedule"),
+    ("steps", "steps_schedule"),
+    ("seed", "seed_schedule"),
+    ("subseed", "subseed_schedule"),
+    ("subseed_strength", "subseed_strength_schedule"),
+    ("prompt", "prompt_schedule"),
+    ("negative_prompt", "negative_prompt_schedule"),
+    ("batch_count", "batch_count_schedule"),
+];
+
+/// Renames the engine's parameter names in `err` to the settings' (and so the flags') names.
+fn user_names(err: Error) -> Error {
+    let rename = |text: &str| -> String {
+        for (engine, user) in USER_NAMES {
+            if text == engine {
+                return user.to_string();
+            }
+            let quoted = format!("`{engine}`");
+            if text.contains(&quoted) {
+                return text.replace(&quoted, &format!("`{user}`"));
+            }
+        }
+        text.to_string()
+    };
+    match err {
+        Error::InvalidSetting { name, message } => Error::InvalidSetting {
+            name: rename(&name),
+            message,
+        },
+        Error::Parse {
+            what,
+            text,
+            column,
+            message,
+        } => Error::Parse {
+            what: rename(&what),
+            text,
+            column,
+            message,
+        },
+        Error::Evaluate {
+            what,
+            text,
+            column,
+            message,
+        } => Error::Evaluate {
+            what: rename(&what),
+            text,
+            column,
+            message,
+        },
+        other => other,
+    }
+}
+
 /// Opens the store in `OUT/.loopback-store`, emptying it first when it holds frames of other
 /// settings. Returns the store and whether stale frames were discarded.
 fn open_store(output: &Path, key: &str, keep_every_loop: bool) -> Result<(FolderStore, bool)> {
@@ -263,8 +322,8 @@ pub fn loopback_with(
     settings.validate()?;
     let lb = settings.loopback.clone();
     let engine = lb.engine_settings(&settings);
-    // Parse errors (and evaluation errors of the first frame) before touching any file.
-    Plan::new(&engine, 1)?;
+    // Parse errors before touching any file; evaluation errors once the clip's length is known.
+    engine.check_syntax().map_err(user_names)?;
     let is_image = input.is_file() && is_image_file(input);
     let is_video = input.is_file() && !is_image;
     if lb.read_prompt_from_txt && is_video && lb.prompt_dir.is_none() {
@@ -326,7 +385,7 @@ pub fn loopback_with(
     )?;
     drop(source);
     let n = infos.len();
-    let plan = Plan::new(&engine, n)?;
+    let plan = Plan::new(&engine, n).map_err(user_names)?;
 
     let names: Vec<String> = infos.iter().map(|i| i.name.clone()).collect();
     let reader = RefCell::new(FolderStore::open(&output.join(STORE_DIR))?);

@@ -138,6 +138,32 @@ struct Schedules {
     batch_count: Option<Schedule>,
 }
 
+impl Schedules {
+    fn parse(settings: &LoopbackSettings) -> Result<Schedules> {
+        Ok(Schedules {
+            alpha: Schedule::parse("superimpose_alpha", &settings.superimpose_alpha)?,
+            temporal: Schedule::parse("temporal_superimpose", &settings.temporal_superimpose)?,
+            denoising: opt("denoising", &settings.denoising, false)?,
+            cfg: opt("cfg", &settings.cfg, false)?,
+            steps: opt("steps", &settings.steps, false)?,
+            seed: opt("seed", &settings.seed, false)?,
+            subseed: opt("subseed", &settings.subseed, false)?,
+            subseed_strength: opt("subseed_strength", &settings.subseed_strength, false)?,
+            prompt: opt("prompt", &settings.prompt, true)?,
+            negative_prompt: opt("negative_prompt", &settings.negative_prompt, true)?,
+            batch_count: opt("batch_count", &settings.batch_count, false)?,
+        })
+    }
+}
+
+impl LoopbackSettings {
+    /// Parses every schedule (syntax and names only; [`Plan::new`] also evaluates them), so
+    /// that a malformed expression is reported before the clip is even read.
+    pub fn check_syntax(&self) -> Result<()> {
+        Schedules::parse(self).map(|_| ())
+    }
+}
+
 fn opt(name: &str, text: &Option<String>, prompt: bool) -> Result<Option<Schedule>> {
     text.as_deref()
         .map(|t| {
@@ -181,19 +207,7 @@ impl Plan {
                 "resolve -1 (random) to a seed before planning the loops",
             ));
         }
-        let schedules = Schedules {
-            alpha: Schedule::parse("superimpose_alpha", &settings.superimpose_alpha)?,
-            temporal: Schedule::parse("temporal_superimpose", &settings.temporal_superimpose)?,
-            denoising: opt("denoising", &settings.denoising, false)?,
-            cfg: opt("cfg", &settings.cfg, false)?,
-            steps: opt("steps", &settings.steps, false)?,
-            seed: opt("seed", &settings.seed, false)?,
-            subseed: opt("subseed", &settings.subseed, false)?,
-            subseed_strength: opt("subseed_strength", &settings.subseed_strength, false)?,
-            prompt: opt("prompt", &settings.prompt, true)?,
-            negative_prompt: opt("negative_prompt", &settings.negative_prompt, true)?,
-            batch_count: opt("batch_count", &settings.batch_count, false)?,
-        };
+        let schedules = Schedules::parse(settings)?;
         schedules
             .temporal
             .check_all(settings.loop_n, image_n, Expect::List)?;
