@@ -728,3 +728,47 @@ fn video_input_reads_prompts_from_prompt_dir_by_extracted_frame_name() {
     assert_eq!(names.len(), 4);
     assert!(out.join("00004.png").is_file());
 }
+
+#[test]
+fn job_masks_match_frames_by_name_and_keep_the_source_bit_exact() {
+    let dir = tempfile::tempdir().unwrap();
+    let frames_dir = dir.path().join("frames");
+    let masks = dir.path().join("masks");
+    std::fs::create_dir_all(&frames_dir).unwrap();
+    std::fs::create_dir_all(&masks).unwrap();
+    let frames = clip(3);
+    for (k, f) in frames.iter().enumerate() {
+        let name = format!("shot_{}.png", k + 1);
+        f.save(frames_dir.join(&name)).unwrap();
+        // Frame k keeps its left k+1 columns (a different mask per frame).
+        let m = GrayImage::from_fn(W, H, |x, _| Luma([if x <= k as u32 { 0 } else { 255 }]));
+        m.save(masks.join(&name)).unwrap();
+    }
+    let mut s = rotograph::pipeline::Settings::default();
+    s.img2img.seed = 1;
+    s.img2img.subseed = 1;
+    s.loopback.loop_n = 3;
+    s.loopback.superimpose_alpha = "0.5".into();
+    s.loopback.use_mask = true;
+    s.loopback.mask_directory = Some(masks);
+    let out = dir.path().join("out");
+    let backend = Recorder::new(Mode::Constant([250, 10, 120, 255]));
+    let r = loopback::loopback_with(&frames_dir, &out, &s, &backend, &NoProgress).unwrap();
+    assert_eq!(r.rendered, 9);
+    for (k, src) in frames.iter().enumerate() {
+        let got = image::open(out.join(format!("shot_{}.png", k + 1)))
+            .unwrap()
+            .to_rgba8();
+        for (x, y, p) in got.enumerate_pixels() {
+            if x <= k as u32 {
+                assert_eq!(p, src.get_pixel(x, y), "frame {k} kept pixel ({x},{y})");
+            } else {
+                assert_ne!(
+                    p,
+                    src.get_pixel(x, y),
+                    "frame {k} repainted pixel ({x},{y})"
+                );
+            }
+        }
+    }
+}

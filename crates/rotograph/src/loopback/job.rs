@@ -268,6 +268,44 @@ fn user_names(err: Error) -> Error {
     }
 }
 
+/// Points an error in a bare list (`1,2,1`, handed to the engine as `[1,2,1]`) at the text
+/// the user wrote.
+fn unwrap_list_column(err: Error, wrapped: bool) -> Error {
+    let list = "`temporal_superimpose_alpha_list`";
+    match err {
+        Error::Parse {
+            what,
+            text,
+            column,
+            message,
+        } if wrapped && what.contains(list) => Error::Parse {
+            what,
+            text: unbracket(&text),
+            column: column.saturating_sub(1).max(1),
+            message,
+        },
+        Error::Evaluate {
+            what,
+            text,
+            column,
+            message,
+        } if wrapped && what.contains(list) => Error::Evaluate {
+            what,
+            text: unbracket(&text),
+            column: column.saturating_sub(1).max(1),
+            message,
+        },
+        other => other,
+    }
+}
+
+fn unbracket(text: &str) -> String {
+    text.strip_prefix('[')
+        .and_then(|t| t.strip_suffix(']'))
+        .unwrap_or(text)
+        .to_string()
+}
+
 /// Opens the store in `OUT/.loopback-store`, emptying it first when it holds frames of other
 /// settings. Returns the store and whether stale frames were discarded.
 fn open_store(output: &Path, key: &str, keep_every_loop: bool) -> Result<(FolderStore, bool)> {
@@ -323,6 +361,8 @@ pub fn loopback_with(
     let lb = settings.loopback.clone();
     let engine = lb.engine_settings(&settings);
     // Parse errors before touching any file; evaluation errors once the clip's length is known.
+    let wrapped = engine.temporal_superimpose != lb.temporal_superimpose_alpha_list;
+    let user_names = |e: Error| unwrap_list_column(user_names(e), wrapped);
     engine.check_syntax().map_err(user_names)?;
     let is_image = input.is_file() && is_image_file(input);
     let is_video = input.is_file() && !is_image;
