@@ -34,6 +34,8 @@ pub enum Cmd {
     Stylize(StylizeCmd),
     /// The whole job: extract, stylize and encode with the source audio.
     Roto(RotoCmd),
+    /// Video Loopback: re-render the clip --loop-n times, blending each pass into the last.
+    Loopback(Box<LoopbackCmd>),
 }
 
 /// `rotograph extract`.
@@ -461,6 +463,153 @@ pub struct RotoCmd {
     pub encode: RotoEncodeArgs,
     #[command(flatten)]
     pub common: CommonArgs,
+}
+
+/// `rotograph loopback`.
+#[derive(Debug, Args)]
+pub struct LoopbackCmd {
+    /// A frame folder, a video, or one image (repeated --max-frames times).
+    pub input: Option<PathBuf>,
+    /// Output folder: the last loop's frames, named like the input frames.
+    #[arg(short, long)]
+    pub output: PathBuf,
+    #[command(flatten)]
+    pub loopback: LoopbackArgs,
+    #[command(flatten)]
+    pub common: CommonArgs,
+}
+
+/// Video Loopback's parameters (the `[loopback]` table).
+#[derive(Debug, Args)]
+pub struct LoopbackArgs {
+    /// Number of passes over the clip [default: 10].
+    #[arg(long, value_name = "N")]
+    pub loop_n: Option<usize>,
+    /// Weight of each new render against the previous pass, 0..1: a number or a schedule
+    /// [default: 0.25].
+    #[arg(long, value_name = "EXPR")]
+    pub superimpose_alpha: Option<String>,
+    /// Temporal window weights, odd count, centre = this frame, e.g. `1,2,1`; `1` disables
+    /// (a list schedule works too) [default: 1].
+    #[arg(long, value_name = "LIST")]
+    pub temporal_superimpose_alpha_list: Option<String>,
+    /// Keep the seed for every frame instead of stepping it by batch_size*batch_count.
+    #[arg(long)]
+    pub fix_seed: bool,
+    /// Keep the subseed for every frame.
+    #[arg(long)]
+    pub fix_subseed: bool,
+    /// Also write every loop's frames to OUT/loop-K/ (and a video per loop with a video output).
+    #[arg(long)]
+    pub save_every_loop: bool,
+    /// Keep the source where the mask is black (masks: --mask-directory, else the alpha channel).
+    #[arg(long)]
+    pub use_mask: bool,
+    /// A folder of masks named like the frames, or one mask image for all frames.
+    #[arg(long, value_name = "PATH")]
+    pub mask_directory: Option<PathBuf>,
+    /// Read each frame's prompt from FRAME.txt (text after `--neg` = negative prompt).
+    #[arg(long)]
+    pub read_prompt_from_txt: bool,
+    /// Folder of the .txt prompts, named like the extracted frames (needed for a video input).
+    #[arg(long, value_name = "DIR")]
+    pub prompt_dir: Option<PathBuf>,
+    /// Output frame rate; also writes OUT/loopback.mp4 unless --output-video names the video.
+    #[arg(long, value_parser = parse_rate)]
+    pub output_frame_rate: Option<f64>,
+    /// Also encode the result into this video (.mp4, .webm, .gif, .apng).
+    #[arg(long, value_name = "FILE")]
+    pub output_video: Option<PathBuf>,
+    /// Video quality: lower is better [default: 25].
+    #[arg(long, value_parser = clap::value_parser!(u32).range(0..=63))]
+    pub crf: Option<u32>,
+    /// Schedule for the denoising strength, e.g. `max(0.1, 0.4-0.02*loop_i)`.
+    #[arg(long, value_name = "EXPR")]
+    pub denoising_schedule: Option<String>,
+    /// Schedule for the CFG scale.
+    #[arg(long, value_name = "EXPR")]
+    pub cfg_schedule: Option<String>,
+    /// Schedule for the sampling steps.
+    #[arg(long, value_name = "EXPR")]
+    pub steps_schedule: Option<String>,
+    /// Schedule for the seed.
+    #[arg(long, value_name = "EXPR")]
+    pub seed_schedule: Option<String>,
+    /// Schedule for the subseed.
+    #[arg(long, value_name = "EXPR")]
+    pub subseed_schedule: Option<String>,
+    /// Schedule for the subseed strength.
+    #[arg(long, value_name = "EXPR")]
+    pub subseed_strength_schedule: Option<String>,
+    /// Schedule for the prompt (plain text or a string expression).
+    #[arg(long, value_name = "EXPR")]
+    pub prompt_schedule: Option<String>,
+    /// Schedule for the negative prompt.
+    #[arg(long, value_name = "EXPR")]
+    pub negative_prompt_schedule: Option<String>,
+    /// Schedule for the batch count.
+    #[arg(long, value_name = "EXPR")]
+    pub batch_count_schedule: Option<String>,
+}
+
+impl LoopbackCmd {
+    /// The effective settings: defaults, then `--config`, then the flags given.
+    pub fn settings(&self) -> rotograph::Result<Settings> {
+        let mut s = self
+            .common
+            .settings(self.input.as_deref(), Some(&self.output))?;
+        let a = &self.loopback;
+        if a.output_frame_rate.is_some() {
+            s.encode.output_frame_rate = a.output_frame_rate;
+        }
+        set(&mut s.encode.crf, a.crf);
+        // `--mask-dir` of the other commands means the same here.
+        if let Some(d) = s.mask_dir.take() {
+            s.loopback.mask_directory = Some(d);
+            s.loopback.use_mask = true;
+        }
+        let l = &mut s.loopback;
+        set(&mut l.loop_n, a.loop_n);
+        set(&mut l.superimpose_alpha, a.superimpose_alpha.clone());
+        set(
+            &mut l.temporal_superimpose_alpha_list,
+            a.temporal_superimpose_alpha_list.clone(),
+        );
+        l.fix_seed |= a.fix_seed;
+        l.fix_subseed |= a.fix_subseed;
+        l.save_every_loop |= a.save_every_loop;
+        l.use_mask |= a.use_mask;
+        l.read_prompt_from_txt |= a.read_prompt_from_txt;
+        for (slot, value) in [
+            (&mut l.mask_directory, &a.mask_directory),
+            (&mut l.prompt_dir, &a.prompt_dir),
+            (&mut l.output_video, &a.output_video),
+        ] {
+            if value.is_some() {
+                *slot = value.clone();
+            }
+        }
+        for (slot, value) in [
+            (&mut l.denoising_schedule, &a.denoising_schedule),
+            (&mut l.cfg_schedule, &a.cfg_schedule),
+            (&mut l.steps_schedule, &a.steps_schedule),
+            (&mut l.seed_schedule, &a.seed_schedule),
+            (&mut l.subseed_schedule, &a.subseed_schedule),
+            (
+                &mut l.subseed_strength_schedule,
+                &a.subseed_strength_schedule,
+            ),
+            (&mut l.prompt_schedule, &a.prompt_schedule),
+            (&mut l.negative_prompt_schedule, &a.negative_prompt_schedule),
+            (&mut l.batch_count_schedule, &a.batch_count_schedule),
+        ] {
+            if value.is_some() {
+                *slot = value.clone();
+            }
+        }
+        s.validate()?;
+        Ok(s)
+    }
 }
 
 #[cfg(test)]

@@ -113,6 +113,27 @@ fn run(cmd: Cmd, rep: &Reporter) -> anyhow::Result<()> {
             ));
             rep.json(serde_json::json!({"event": "done", "report": r}));
         }
+        Cmd::Loopback(a) => {
+            let settings = a.settings()?;
+            let input = settings.input.clone().context(
+                "no input: give a frame folder, video or image (or --config with `input`)",
+            )?;
+            let r = rotograph::loopback::loopback(&input, &a.output, &settings, rep)?;
+            rep.say(&format!(
+                "looped {} frames {} times into {} ({} renders, {} already done{})",
+                r.frames,
+                r.loops,
+                a.output.display(),
+                r.rendered,
+                r.skipped,
+                if r.discarded_stale {
+                    "; the settings changed, earlier frames discarded"
+                } else {
+                    ""
+                }
+            ));
+            rep.json(serde_json::json!({"event": "done", "report": r}));
+        }
     }
     Ok(())
 }

@@ -461,3 +461,204 @@ fn extract_then_encode_round_trip_on_a_real_clip() {
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(common::count_frames(&out2), 60);
 }
+
+/// `n` small frames (96x64) of a real clip (or the bundled sample), for loopback's many renders.
+fn small_frames(dir: &Path, n: usize) -> PathBuf {
+    let clip = common::shared("media/video/cockatoo.mp4").unwrap_or_else(common::sample_clip);
+    let out = dir.join("small");
+    let o = run(&[
+        "extract",
+        s(&clip),
+        "-o",
+        s(&out),
+        "--fps",
+        "6",
+        "--size",
+        "96x64",
+        "--max-frames",
+        &n.to_string(),
+    ]);
+    assert!(o.status.success(), "extract failed: {}", stderr(&o));
+    out
+}
+
+fn pixels(p: &Path) -> image::RgbaImage {
+    image::open(p)
+        .unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+        .to_rgba8()
+}
+
+fn names(files: &[PathBuf]) -> Vec<String> {
+    files
+        .iter()
+        .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+        .collect()
+}
+
+/// Runs `loopback FRAMES -o OUT EXTRA` with `--json` and returns (rendered, skipped).
+fn loopback(frames: &Path, out: &Path, extra: &[&str]) -> (u64, u64) {
+    let mut args = vec!["--json", "loopback", s(frames), "-o", s(out)];
+    args.extend_from_slice(extra);
+    let o = run(&args);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let r = done_report(&o);
+    (
+        r["rendered"].as_u64().unwrap(),
+        r["skipped"].as_u64().unwrap(),
+    )
+}
+
+#[test]
+fn loopback_one_loop_at_full_alpha_equals_stylize() {
+    let dir = tempfile::tempdir().unwrap();
+    let frames = small_frames(dir.path(), 3);
+    let (lb, st) = (dir.path().join("lb"), dir.path().join("st"));
+    let common = ["--seed", "4", "--denoise", "0.6"];
+    let mut extra = vec!["--loop-n", "1", "--superimpose-alpha", "1"];
+    extra.extend_from_slice(&common);
+    assert_eq!(loopback(&frames, &lb, &extra), (3, 0));
+    let mut args = vec!["stylize", s(&frames), "-o", s(&st)];
+    args.extend_from_slice(&common);
+    let o = run(&args);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(
+        names(&pngs(&lb)),
+        names(&pngs(&frames)),
+        "named like the inputs"
+    );
+    for (a, b) in pngs(&lb).iter().zip(pngs(&st)) {
+        assert_eq!(pixels(a), pixels(&b), "{}", a.display());
+    }
+    assert_ne!(
+        pixels(&lb.join("00002.png")),
+        pixels(&frames.join("00002.png"))
+    );
+}
+
+#[test]
+fn loopback_resumes_only_with_the_same_settings() {
+    let dir = tempfile::tempdir().unwrap();
+    let frames = small_frames(dir.path(), 3);
+    let out = dir.path().join("out");
+    let base = [
+        "--loop-n",
+        "3",
+        "--seed",
+        "2",
+        "--temporal-superimpose-alpha-list",
+        "1,2,1",
+    ];
+    let with = |alpha: &'static str| {
+        let mut v = base.to_vec();
+        v.extend_from_slice(&["--superimpose-alpha", alpha]);
+        v
+    };
+    assert_eq!(loopback(&frames, &out, &with("0.5")), (9, 0));
+    let first = pixels(&out.join("00003.png"));
+    assert_eq!(
+        loopback(&frames, &out, &with("0.5")),
+        (0, 9),
+        "rerun renders nothing"
+    );
+    assert_eq!(pixels(&out.join("00003.png")), first);
+    assert_eq!(
+        loopback(&frames, &out, &with("0.8")),
+        (9, 0),
+        "a changed superimpose_alpha re-renders every loop"
+    );
+    let changed = pixels(&out.join("00003.png"));
+    assert_ne!(changed, first);
+    // The run's own settings file reads back to the same settings: nothing to do.
+    let cfg = out.join("rotograph.toml");
+    let o = run(&["--json", "loopback", "--config", s(&cfg), "-o", s(&out)]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(done_report(&o)["rendered"], 0);
+    // Interrupted work resumes per loop and frame. With --save-every-loop the store keeps
+    // every loop, so a frame of the last loop can go missing while its inputs stay.
+    let mut every = with("0.8");
+    every.push("--save-every-loop");
+    assert_eq!(loopback(&frames, &out, &every), (9, 0));
+    let store = out.join(".loopback-store");
+    fs::remove_file(store.join("loop-03").join("00003.f32")).unwrap();
+    assert_eq!(loopback(&frames, &out, &every), (1, 8));
+    assert_eq!(
+        pixels(&out.join("00003.png")),
+        changed,
+        "resumed = uninterrupted"
+    );
+}
+
+#[test]
+fn loopback_bad_schedule_exits_2_before_rendering() {
+    let dir = tempfile::tempdir().unwrap();
+    let frames = small_frames(dir.path(), 3);
+    let out = dir.path().join("out");
+    let o = run(&[
+        "loopback",
+        s(&frames),
+        "-o",
+        s(&out),
+        "--denoising-schedule",
+        "max(0.1, 0.4-0.02*loop_i",
+    ]);
+    assert_bad_input(&o, "denoising_schedule");
+    assert!(stderr(&o).contains("column 25"), "{}", stderr(&o));
+    assert!(!out.exists(), "nothing written for a malformed schedule");
+    // An error only the last frame hits is still found before any frame renders.
+    let o = run(&[
+        "loopback",
+        s(&frames),
+        "-o",
+        s(&out),
+        "--superimpose-alpha",
+        "1 / (image_n - image_i)",
+    ]);
+    assert_bad_input(&o, "superimpose_alpha");
+    assert!(!out.exists() || pngs(&out).is_empty(), "no frame rendered");
+    let o = run(&["loopback", s(&frames.join("00001.png")), "-o", s(&out)]);
+    assert_bad_input(&o, "max_frames");
+}
+
+#[test]
+fn loopback_save_every_loop_writes_each_loop_and_video() {
+    let dir = tempfile::tempdir().unwrap();
+    let frames = small_frames(dir.path(), 3);
+    let out = dir.path().join("out");
+    let args = [
+        "--loop-n",
+        "3",
+        "--superimpose-alpha",
+        "0.5",
+        "--seed",
+        "1",
+        "--save-every-loop",
+        "--output-frame-rate",
+        "6",
+    ];
+    assert_eq!(loopback(&frames, &out, &args), (9, 0));
+    for k in 1..=3 {
+        let d = out.join(format!("loop-{k}"));
+        assert_eq!(names(&pngs(&d)), names(&pngs(&frames)), "loop {k}");
+    }
+    let f = "00002.png";
+    assert_eq!(pixels(&out.join("loop-3").join(f)), pixels(&out.join(f)));
+    assert_ne!(pixels(&out.join("loop-1").join(f)), pixels(&out.join(f)));
+    for v in ["loopback.mp4", "loopback-loop-1.mp4", "loopback-loop-2.mp4"] {
+        assert!(fs::metadata(out.join(v)).unwrap().len() > 0, "{v}");
+    }
+    // A single image repeated --max-frames times.
+    let single = dir.path().join("single");
+    let o = run(&[
+        "--json",
+        "loopback",
+        s(&frames.join("00001.png")),
+        "-o",
+        s(&single),
+        "--max-frames",
+        "4",
+        "--loop-n",
+        "1",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(pngs(&single).len(), 4);
+}

@@ -47,6 +47,8 @@ pub struct Settings {
     pub img2img: Img2ImgParams,
     /// How `roto` encodes the result.
     pub encode: EncodeSettings,
+    /// The `loopback` command's parameters.
+    pub loopback: crate::loopback::LoopbackConfig,
 }
 
 impl Default for Settings {
@@ -63,6 +65,7 @@ impl Default for Settings {
             extract: ExtractOptions::default(),
             img2img: Img2ImgParams::default(),
             encode: EncodeSettings::default(),
+            loopback: crate::loopback::LoopbackConfig::default(),
         }
     }
 }

@@ -1,6 +1,8 @@
 //! The loopback engine with deterministic backends (issue 4's acceptance list, the parts that
 //! the engine core covers).
 
+mod common;
+
 use image::{GrayImage, Luma, Rgba, RgbaImage};
 use rotograph::frames::Frame;
 use rotograph::loopback::{
@@ -677,5 +679,96 @@ fn sources_are_thinned_cut_and_stored_as_loop_0() {
     assert_eq!(kept.len(), 3);
     for i in 0..3 {
         assert_eq!(store.get(0, i).unwrap().to_rgba(), frames[0]);
+    }
+}
+
+#[test]
+fn video_input_reads_prompts_from_prompt_dir_by_extracted_frame_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let video = dir.path().join("clip.mkv");
+    common::make_clip(&video, 0.5, 8, 32, 24, false);
+    let prompts = dir.path().join("prompts");
+    std::fs::create_dir(&prompts).unwrap();
+    std::fs::write(prompts.join("00002.txt"), "a bird --neg fog").unwrap();
+    let mut s = rotograph::pipeline::Settings::default();
+    s.extract.fps = None;
+    s.img2img.seed = 1;
+    s.img2img.subseed = 1;
+    s.img2img.prompt = "global".into();
+    s.loopback.loop_n = 2;
+    s.loopback.read_prompt_from_txt = true;
+    let out = dir.path().join("out");
+    let backend = Recorder::new(Mode::Passthrough);
+    let err = loopback::loopback_with(&video, &out, &s, &backend, &NoProgress).unwrap_err();
+    assert!(
+        matches!(&err, Error::InvalidSetting { name, .. } if name == "prompt_dir"),
+        "{err}"
+    );
+    assert!(backend.calls().is_empty());
+    s.loopback.prompt_dir = Some(prompts);
+    let r = loopback::loopback_with(&video, &out, &s, &backend, &NoProgress).unwrap();
+    assert_eq!((r.frames, r.rendered), (4, 8));
+    let got: Vec<(String, String)> = backend
+        .calls()
+        .into_iter()
+        .map(|c| (c.prompt, c.negative))
+        .collect();
+    for (k, (p, n)) in got.iter().enumerate() {
+        if k % 4 == 1 {
+            assert_eq!((p.as_str(), n.as_str()), ("a bird", "fog"), "call {k}");
+        } else {
+            assert_eq!(p, "global", "call {k}");
+        }
+    }
+    let names: Vec<String> = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".png"))
+        .collect();
+    assert_eq!(names.len(), 4);
+    assert!(out.join("00004.png").is_file());
+}
+
+#[test]
+fn job_masks_match_frames_by_name_and_keep_the_source_bit_exact() {
+    let dir = tempfile::tempdir().unwrap();
+    let frames_dir = dir.path().join("frames");
+    let masks = dir.path().join("masks");
+    std::fs::create_dir_all(&frames_dir).unwrap();
+    std::fs::create_dir_all(&masks).unwrap();
+    let frames = clip(3);
+    for (k, f) in frames.iter().enumerate() {
+        let name = format!("shot_{}.png", k + 1);
+        f.save(frames_dir.join(&name)).unwrap();
+        // Frame k keeps its left k+1 columns (a different mask per frame).
+        let m = GrayImage::from_fn(W, H, |x, _| Luma([if x <= k as u32 { 0 } else { 255 }]));
+        m.save(masks.join(&name)).unwrap();
+    }
+    let mut s = rotograph::pipeline::Settings::default();
+    s.img2img.seed = 1;
+    s.img2img.subseed = 1;
+    s.loopback.loop_n = 3;
+    s.loopback.superimpose_alpha = "0.5".into();
+    s.loopback.use_mask = true;
+    s.loopback.mask_directory = Some(masks);
+    let out = dir.path().join("out");
+    let backend = Recorder::new(Mode::Constant([250, 10, 120, 255]));
+    let r = loopback::loopback_with(&frames_dir, &out, &s, &backend, &NoProgress).unwrap();
+    assert_eq!(r.rendered, 9);
+    for (k, src) in frames.iter().enumerate() {
+        let got = image::open(out.join(format!("shot_{}.png", k + 1)))
+            .unwrap()
+            .to_rgba8();
+        for (x, y, p) in got.enumerate_pixels() {
+            if x <= k as u32 {
+                assert_eq!(p, src.get_pixel(x, y), "frame {k} kept pixel ({x},{y})");
+            } else {
+                assert_ne!(
+                    p,
+                    src.get_pixel(x, y),
+                    "frame {k} repainted pixel ({x},{y})"
+                );
+            }
+        }
     }
 }

@@ -14,15 +14,18 @@
 //!
 //! [`store_source`] fills loop 0 from any frame source (folder, video, [`RepeatImage`]).
 //!
-//! Not yet here: the `rotograph loopback` command and its settings file.
+//! [`loopback`] is the whole job behind `rotograph loopback` (settings: [`LoopbackConfig`], the
+//! `[loopback]` table of `rotograph.toml`).
 
 mod image32;
 mod inputs;
+mod job;
 mod source;
 mod store;
 
 pub use image32::ImageF32;
 pub use inputs::{read_prompt_file, FramePrompt, MaskSource};
+pub use job::{loopback, loopback_with, LoopbackConfig, LoopbackReport, STORE_DIR};
 pub use source::{store_source, RepeatImage};
 pub use store::FolderStore;
 
@@ -135,6 +138,32 @@ struct Schedules {
     batch_count: Option<Schedule>,
 }
 
+impl Schedules {
+    fn parse(settings: &LoopbackSettings) -> Result<Schedules> {
+        Ok(Schedules {
+            alpha: Schedule::parse("superimpose_alpha", &settings.superimpose_alpha)?,
+            temporal: Schedule::parse("temporal_superimpose", &settings.temporal_superimpose)?,
+            denoising: opt("denoising", &settings.denoising, false)?,
+            cfg: opt("cfg", &settings.cfg, false)?,
+            steps: opt("steps", &settings.steps, false)?,
+            seed: opt("seed", &settings.seed, false)?,
+            subseed: opt("subseed", &settings.subseed, false)?,
+            subseed_strength: opt("subseed_strength", &settings.subseed_strength, false)?,
+            prompt: opt("prompt", &settings.prompt, true)?,
+            negative_prompt: opt("negative_prompt", &settings.negative_prompt, true)?,
+            batch_count: opt("batch_count", &settings.batch_count, false)?,
+        })
+    }
+}
+
+impl LoopbackSettings {
+    /// Parses every schedule (syntax and names only; [`Plan::new`] also evaluates them), so
+    /// that a malformed expression is reported before the clip is even read.
+    pub fn check_syntax(&self) -> Result<()> {
+        Schedules::parse(self).map(|_| ())
+    }
+}
+
 fn opt(name: &str, text: &Option<String>, prompt: bool) -> Result<Option<Schedule>> {
     text.as_deref()
         .map(|t| {
@@ -178,19 +207,7 @@ impl Plan {
                 "resolve -1 (random) to a seed before planning the loops",
             ));
         }
-        let schedules = Schedules {
-            alpha: Schedule::parse("superimpose_alpha", &settings.superimpose_alpha)?,
-            temporal: Schedule::parse("temporal_superimpose", &settings.temporal_superimpose)?,
-            denoising: opt("denoising", &settings.denoising, false)?,
-            cfg: opt("cfg", &settings.cfg, false)?,
-            steps: opt("steps", &settings.steps, false)?,
-            seed: opt("seed", &settings.seed, false)?,
-            subseed: opt("subseed", &settings.subseed, false)?,
-            subseed_strength: opt("subseed_strength", &settings.subseed_strength, false)?,
-            prompt: opt("prompt", &settings.prompt, true)?,
-            negative_prompt: opt("negative_prompt", &settings.negative_prompt, true)?,
-            batch_count: opt("batch_count", &settings.batch_count, false)?,
-        };
+        let schedules = Schedules::parse(settings)?;
         schedules
             .temporal
             .check_all(settings.loop_n, image_n, Expect::List)?;
@@ -423,6 +440,12 @@ pub fn run(
         stage: STAGE.into(),
         total: Some((plan.loop_n() * n) as u64),
     });
+    // The latest complete loop: the loops before it are not needed again (a store may have
+    // dropped them), so they count as done.
+    let complete = (1..=plan.loop_n())
+        .rev()
+        .find(|&l| (0..n).all(|i| store.contains(l, i)))
+        .unwrap_or(0);
     for loop_i in 1..=plan.loop_n() {
         // The previous loop's frames around the current one (the temporal window).
         let mut window: HashMap<usize, ImageF32> = HashMap::new();
@@ -433,7 +456,7 @@ pub fn run(
                 name: format!("loop-{loop_i:02}/{}", (inputs.name)(index)),
                 skipped,
             };
-            if store.contains(loop_i, index) {
+            if loop_i <= complete || store.contains(loop_i, index) {
                 progress.event(frame_event(true));
                 continue;
             }
@@ -508,7 +531,9 @@ pub fn run(
             store.put(loop_i, index, out)?;
             progress.event(frame_event(false));
         }
-        store.loop_done(loop_i)?;
+        if loop_i > complete {
+            store.loop_done(loop_i)?;
+        }
     }
     progress.event(Event::Finish {
         stage: STAGE.into(),
