@@ -6,6 +6,7 @@
 //! [`video`] (ffmpeg decode/encode) and [`stylize::toon`] (the model-free default backend).
 
 pub mod error;
+pub mod flow;
 pub mod frames;
 pub mod imageops;
 pub mod pipeline;
