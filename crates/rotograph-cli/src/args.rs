@@ -522,8 +522,9 @@ pub struct FlowCmd {
     pub output: PathBuf,
     /// Colour-wheel PNG of the flow: a file for two images; for a sequence, a flag that writes
     /// NAME.png beside each NAME.flo.
-    #[arg(long, value_name = "PNG", num_args = 0..=1, default_missing_value = "")]
-    pub viz: Option<PathBuf>,
+    #[arg(long, value_name = "PNG", num_args = 0..=1)]
+    #[allow(clippy::option_option)]
+    pub viz: Option<Option<PathBuf>>,
     /// Also write the backward flow (second → first): B.flo-style `NAME.back.flo` for a
     /// sequence, `<output stem>.back.flo` for two images.
     #[arg(long)]

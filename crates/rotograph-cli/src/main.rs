@@ -148,13 +148,13 @@ fn flow(a: &args::FlowCmd, rep: &Reporter) -> anyhow::Result<()> {
             bwd.write_flo(&a.output.with_extension("back.flo"))?;
         }
         if let Some(viz) = &a.viz {
-            if viz.as_os_str().is_empty() {
+            let Some(viz) = viz else {
                 return Err(rotograph::Error::setting(
                     "viz",
                     "give the PNG file to write, e.g. --viz flow.png",
                 )
                 .into());
-            }
+            };
             let png = rotograph::frames::encode_png(&rotograph::Frame::opaque(fwd.to_color(None)))?;
             rotograph::run::atomic_write(viz, &png)?;
         }
@@ -167,15 +167,13 @@ fn flow(a: &args::FlowCmd, rep: &Reporter) -> anyhow::Result<()> {
         return Ok(());
     }
     let input = &a.inputs[0];
-    if let Some(viz) = &a.viz {
-        if !viz.as_os_str().is_empty() {
-            return Err(rotograph::Error::setting(
-                "viz",
-                "for a sequence --viz is a flag (it writes NAME.png beside each NAME.flo); \
-                 give no file name",
-            )
-            .into());
-        }
+    if let Some(Some(_)) = &a.viz {
+        return Err(rotograph::Error::setting(
+            "viz",
+            "for a sequence --viz is a flag (it writes NAME.png beside each NAME.flo); \
+             give no file name",
+        )
+        .into());
     }
     let folder = rotograph::frames::FolderOptions {
         max_frames: a.extract.max_frames,

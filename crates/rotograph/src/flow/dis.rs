@@ -75,13 +75,12 @@ impl Template {
     fn residual(
         &self,
         b: &Level,
-        px: usize,
-        py: usize,
+        at: (usize, usize),
         ps: usize,
-        u: f32,
-        v: f32,
+        uv: (f32, f32),
         d: &mut [f32],
     ) -> f32 {
+        let ((px, py), (u, v)) = (at, uv);
         let (w, h) = (b.img.width(), b.img.height());
         let data = b.img.data();
         let mut sum = 0.0;
@@ -147,9 +146,9 @@ pub(super) fn patch_flow(a: &Level, b: &Level, init: &FlowField, params: &FlowPa
             for &px in &xs {
                 let tpl = Template::new(a, px, py, ps);
                 let mut cand = init.sample(px as f32 + half, py as f32 + half);
-                let mut best = tpl.residual(b, px, py, ps, cand.0, cand.1, &mut d);
+                let mut best = tpl.residual(b, (px, py), ps, (cand.0, cand.1), &mut d);
                 if let Some(&left) = out.last() {
-                    let c = tpl.residual(b, px, py, ps, left.0, left.1, &mut d);
+                    let c = tpl.residual(b, (px, py), ps, (left.0, left.1), &mut d);
                     if c < best {
                         best = c;
                         cand = left;
@@ -160,15 +159,14 @@ pub(super) fn patch_flow(a: &Level, b: &Level, init: &FlowField, params: &FlowPa
                     continue;
                 };
                 let (mut u, mut v) = cand;
-                let mut cost = best;
                 for it in 0..params.patch_iterations {
                     if it > 0 {
-                        cost = tpl.residual(b, px, py, ps, u, v, &mut d);
+                        tpl.residual(b, (px, py), ps, (u, v), &mut d);
                     }
                     let (mut bx, mut by) = (0.0f32, 0.0f32);
-                    for k in 0..d.len() {
-                        bx += tpl.gx[k] * d[k];
-                        by += tpl.gy[k] * d[k];
+                    for ((gx, gy), e) in tpl.gx.iter().zip(&tpl.gy).zip(&d) {
+                        bx += gx * e;
+                        by += gy * e;
                     }
                     let du = hi[0] * bx + hi[1] * by;
                     let dv = hi[1] * bx + hi[2] * by;
@@ -178,8 +176,7 @@ pub(super) fn patch_flow(a: &Level, b: &Level, init: &FlowField, params: &FlowPa
                         break;
                     }
                 }
-                let end = tpl.residual(b, px, py, ps, u, v, &mut d);
-                let _ = cost;
+                let end = tpl.residual(b, (px, py), ps, (u, v), &mut d);
                 // Keep the search result only when it explains the patch better than where it
                 // started and did not run away.
                 let moved = (u - cand.0).powi(2) + (v - cand.1).powi(2);
