@@ -224,7 +224,8 @@ impl FlowParams {
             Preset::Medium => FlowParams {
                 patch_stride: 3,
                 patch_iterations: 20,
-                upsampled_refine_iterations: 2,
+                sor_iterations: 8,
+                upsampled_refine_iterations: 1,
                 ..base
             },
             Preset::Fine => FlowParams {

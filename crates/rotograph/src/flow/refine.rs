@@ -212,6 +212,7 @@ impl Nb {
 /// One red-black half sweep: pixels with (x + y) % 2 == `colour` are updated from their
 /// neighbours (of the other colour) into `nu`/`nv`; the others are copied.
 #[allow(clippy::too_many_arguments)]
+#[inline(never)]
 fn sor_half(
     w: usize,
     h: usize,
