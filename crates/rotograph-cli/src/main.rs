@@ -167,6 +167,16 @@ fn flow(a: &args::FlowCmd, rep: &Reporter) -> anyhow::Result<()> {
         return Ok(());
     }
     let input = &a.inputs[0];
+    let ext = input
+        .extension()
+        .map(|e| e.to_string_lossy().to_ascii_lowercase());
+    if matches!(ext.as_deref(), Some("png" | "jpg" | "jpeg" | "webp")) && input.is_file() {
+        return Err(rotograph::Error::bad_input(
+            input,
+            "is one image; give two (rotograph flow A B -o flow.flo), or a folder or video",
+        )
+        .into());
+    }
     if let Some(Some(_)) = &a.viz {
         return Err(rotograph::Error::setting(
             "viz",

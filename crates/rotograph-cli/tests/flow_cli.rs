@@ -77,6 +77,10 @@ fn bad_inputs_name_the_file() {
     assert_eq!(o.status.code(), Some(2), "{err}");
     assert!(err.contains("c.png"), "{err}");
     assert!(!flo.exists());
+    let o = run(&["flow", s(&a), "-o", s(&flo)]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("a.png") && err.contains("one image"), "{err}");
 }
 
 #[test]
