@@ -196,6 +196,14 @@ fn mismatched_sizes_and_bad_settings_are_errors() {
         .unwrap_err()
         .to_string();
     assert!(e.contains("patch-stride"), "{e}");
+    // Tiny images work (no panic), whatever the preset.
+    for preset in [Preset::Fast, Preset::Medium, Preset::Fine] {
+        for (w, h) in [(1, 1), (3, 2), (9, 40)] {
+            let f = flow(&pattern(w, h), &pattern(w, h), &FlowParams::preset(preset)).unwrap();
+            assert_eq!((f.width(), f.height()), (w as usize, h as usize));
+            assert!(f.u().iter().chain(f.v()).all(|x| x.is_finite()));
+        }
+    }
 }
 
 #[test]

@@ -414,14 +414,20 @@ pub(crate) fn gradients(img: &Plane) -> (Plane, Plane) {
             let r = img.row(y);
             let up = img.row(y.saturating_sub(1));
             let down = img.row((y + 1).min(h - 1));
+            // Branch-free interior (vectorises); one-sided differences at the borders.
             let sy = if y == 0 || y + 1 == h { 1.0 } else { 0.5 };
-            for x in 0..w {
-                let l = r[x.saturating_sub(1)];
-                let rr = r[(x + 1).min(w - 1)];
-                let sx = if x == 0 || x + 1 == w { 1.0 } else { 0.5 };
-                rx[x] = if w > 1 { (rr - l) * sx } else { 0.0 };
-                ry[x] = if h > 1 { (down[x] - up[x]) * sy } else { 0.0 };
+            for ((o, d), u) in ry.iter_mut().zip(down).zip(up) {
+                *o = (d - u) * sy;
             }
+            if w < 2 {
+                rx.fill(0.0);
+                return;
+            }
+            for (o, win) in rx[1..w - 1].iter_mut().zip(r.windows(3)) {
+                *o = 0.5 * (win[2] - win[0]);
+            }
+            rx[0] = r[1] - r[0];
+            rx[w - 1] = r[w - 1] - r[w - 2];
         });
     (gx, gy)
 }

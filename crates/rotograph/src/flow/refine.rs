@@ -230,22 +230,48 @@ fn sor_half(
             let base = y * w;
             ru.copy_from_slice(&du[base..base + w]);
             rv.copy_from_slice(&dv[base..base + w]);
-            let mut x = (colour + y) % 2;
-            while x < w {
+            let update = |x: usize, nb: Nb, ru: &mut [f32], rv: &mut [f32]| {
                 let i = base + x;
                 let s = &sys[i];
-                let nb = Nb::at(x, y, w, h);
                 let su =
                     s.w[0] * du[nb.l] + s.w[1] * du[nb.r] + s.w[2] * du[nb.u] + s.w[3] * du[nb.d];
                 let sv =
                     s.w[0] * dv[nb.l] + s.w[1] * dv[nb.r] + s.w[2] * dv[nb.u] + s.w[3] * dv[nb.d];
-                let mut u = du[i];
                 let v = dv[i];
-                u += OMEGA * ((s.rhs[0] + su - s.a12 * v) * s.inv[0] - u);
-                let v2 = v + OMEGA * ((s.rhs[1] + sv - s.a12 * u) * s.inv[1] - v);
+                let u = du[i] + OMEGA * ((s.rhs[0] + su - s.a12 * v) * s.inv[0] - du[i]);
                 ru[x] = u;
-                rv[x] = v2;
+                rv[x] = v + OMEGA * ((s.rhs[1] + sv - s.a12 * u) * s.inv[1] - v);
+            };
+            let first = (colour + y) % 2;
+            if y == 0 || y + 1 == h || w < 3 {
+                for x in (first..w).step_by(2) {
+                    update(x, Nb::at(x, y, w, h), ru, rv);
+                }
+                return;
+            }
+            // Interior row: neighbours need no clamping except at the two ends.
+            let mut x = first;
+            if x == 0 {
+                update(0, Nb::at(0, y, w, h), ru, rv);
+                x = 2;
+            }
+            while x + 1 < w {
+                let i = base + x;
+                update(
+                    x,
+                    Nb {
+                        l: i - 1,
+                        r: i + 1,
+                        u: i - w,
+                        d: i + w,
+                    },
+                    ru,
+                    rv,
+                );
                 x += 2;
+            }
+            if x == w - 1 {
+                update(x, Nb::at(x, y, w, h), ru, rv);
             }
         });
 }
