@@ -36,6 +36,9 @@ pub enum Cmd {
     Roto(RotoCmd),
     /// Video Loopback: re-render the clip --loop-n times, blending each pass into the last.
     Loopback(Box<LoopbackCmd>),
+    /// Dense optical flow between two images (.flo), or between consecutive frames of a folder
+    /// or video (one .flo per pair).
+    Flow(FlowCmd),
 }
 
 /// `rotograph extract`.
@@ -662,5 +665,89 @@ mod tests {
         assert_eq!(s.img2img.denoise, 0.3);
         assert_eq!(s.img2img.seed, 9);
         assert_eq!(s.img2img.clip_skip, 2);
+    }
+}
+
+/// `rotograph flow`.
+#[derive(Debug, Args)]
+pub struct FlowCmd {
+    /// Two images (flow from the first to the second), or one frame folder or video.
+    #[arg(required = true, num_args = 1..=2, value_name = "A [B] | DIR | VIDEO")]
+    pub inputs: Vec<PathBuf>,
+    /// Output: a .flo file for two images, a folder for a sequence.
+    #[arg(short, long)]
+    pub output: PathBuf,
+    /// Colour-wheel PNG of the flow: a file for two images; for a sequence, a flag that writes
+    /// NAME.png beside each NAME.flo.
+    #[arg(long, value_name = "PNG", num_args = 0..=1)]
+    #[allow(clippy::option_option)]
+    pub viz: Option<Option<PathBuf>>,
+    /// Also write the backward flow (second → first): B.flo-style `NAME.back.flo` for a
+    /// sequence, `<output stem>.back.flo` for two images.
+    #[arg(long)]
+    pub backward: bool,
+    /// Speed/accuracy preset.
+    #[arg(long, value_enum, default_value_t = FlowPresetArg::Medium)]
+    pub preset: FlowPresetArg,
+    /// Finest pyramid level of the patch search (0: full resolution).
+    #[arg(long, value_name = "N")]
+    pub finest_level: Option<usize>,
+    /// Patch side in pixels.
+    #[arg(long, value_name = "PX")]
+    pub patch_size: Option<usize>,
+    /// Distance between patches in pixels.
+    #[arg(long, value_name = "PX")]
+    pub patch_stride: Option<usize>,
+    /// Gauss-Newton iterations per patch.
+    #[arg(long, value_name = "N")]
+    pub patch_iterations: Option<usize>,
+    /// Variational refinement iterations per level (0: off).
+    #[arg(long, value_name = "N")]
+    pub refine_iterations: Option<usize>,
+    /// Smoothness weight of the refinement.
+    #[arg(long)]
+    pub alpha: Option<f32>,
+    /// Refinement iterations on the levels finer than --finest-level (0: off).
+    #[arg(long, value_name = "N")]
+    pub upsampled_refine_iterations: Option<usize>,
+    /// Inner SOR sweeps per refinement iteration.
+    #[arg(long, value_name = "N")]
+    pub sor_iterations: Option<usize>,
+    #[command(flatten)]
+    pub extract: ExtractArgs,
+}
+
+/// `--preset` values of `rotograph flow`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FlowPresetArg {
+    /// Half resolution, sparser patches.
+    Fast,
+    /// The default.
+    Medium,
+    /// Full resolution patch search.
+    Fine,
+}
+
+impl FlowCmd {
+    /// The engine parameters: the preset with the knobs given.
+    pub fn params(&self) -> rotograph::flow::FlowParams {
+        use rotograph::flow::{FlowParams, Preset};
+        let mut p = FlowParams::preset(match self.preset {
+            FlowPresetArg::Fast => Preset::Fast,
+            FlowPresetArg::Medium => Preset::Medium,
+            FlowPresetArg::Fine => Preset::Fine,
+        });
+        set(&mut p.finest_level, self.finest_level);
+        set(&mut p.patch_size, self.patch_size);
+        set(&mut p.patch_stride, self.patch_stride);
+        set(&mut p.patch_iterations, self.patch_iterations);
+        set(&mut p.refine_iterations, self.refine_iterations);
+        set(&mut p.alpha, self.alpha);
+        set(
+            &mut p.upsampled_refine_iterations,
+            self.upsampled_refine_iterations,
+        );
+        set(&mut p.sor_iterations, self.sor_iterations);
+        p
     }
 }

@@ -134,6 +134,99 @@ fn run(cmd: Cmd, rep: &Reporter) -> anyhow::Result<()> {
             ));
             rep.json(serde_json::json!({"event": "done", "report": r}));
         }
+        Cmd::Flow(a) => flow(&a, rep)?,
     }
+    Ok(())
+}
+
+fn flow(a: &args::FlowCmd, rep: &Reporter) -> anyhow::Result<()> {
+    use rotograph::flow;
+    let params = a.params();
+    params.validate()?;
+    if let [first, second] = a.inputs.as_slice() {
+        let img0 = rotograph::frames::read_frame(first)?;
+        let img1 = rotograph::frames::read_frame(second)?;
+        let (s0, s1) = (img0.size(), img1.size());
+        if s0 != s1 {
+            return Err(rotograph::Error::bad_input(
+                second,
+                format!(
+                    "is {}x{} but {} is {}x{}; flow needs two images of one size",
+                    s1.0,
+                    s1.1,
+                    first.display(),
+                    s0.0,
+                    s0.1
+                ),
+            )
+            .into());
+        }
+        let (p0, p1) = flow::Pyramid::pair(&img0.image, &img1.image, &params);
+        let fwd = flow::compute_flow(&p0, &p1, &params)?;
+        fwd.write_flo(&a.output)?;
+        if a.backward {
+            let bwd = flow::compute_flow(&p1, &p0, &params)?;
+            bwd.write_flo(&a.output.with_extension("back.flo"))?;
+        }
+        if let Some(viz) = &a.viz {
+            let Some(viz) = viz else {
+                return Err(rotograph::Error::setting(
+                    "viz",
+                    "give the PNG file to write, e.g. --viz flow.png",
+                )
+                .into());
+            };
+            let png = rotograph::frames::encode_png(&rotograph::Frame::opaque(fwd.to_color(None)))?;
+            rotograph::run::atomic_write(viz, &png)?;
+        }
+        rep.say(&format!(
+            "wrote {} (largest motion {:.1} px)",
+            a.output.display(),
+            fwd.max_magnitude()
+        ));
+        rep.json(serde_json::json!({"event": "done", "output": a.output}));
+        return Ok(());
+    }
+    let input = &a.inputs[0];
+    let ext = input
+        .extension()
+        .map(|e| e.to_string_lossy().to_ascii_lowercase());
+    if matches!(ext.as_deref(), Some("png" | "jpg" | "jpeg" | "webp")) && input.is_file() {
+        return Err(rotograph::Error::bad_input(
+            input,
+            "is one image; give two (rotograph flow A B -o flow.flo), or a folder or video",
+        )
+        .into());
+    }
+    if let Some(Some(_)) = &a.viz {
+        return Err(rotograph::Error::setting(
+            "viz",
+            "for a sequence --viz is a flag (it writes NAME.png beside each NAME.flo); \
+             give no file name",
+        )
+        .into());
+    }
+    let folder = rotograph::frames::FolderOptions {
+        max_frames: a.extract.max_frames,
+        size: a.extract.size,
+        ..Default::default()
+    };
+    let mut extract = rotograph::video::ExtractOptions::default();
+    a.extract.apply(&mut extract);
+    let mut source = rotograph::frames::open_source(input, &folder, &extract)?;
+    let opts = flow::SequenceOptions {
+        params,
+        backward: a.backward,
+        viz: a.viz.is_some(),
+    };
+    let r = flow::flow_sequence(source.as_mut(), &a.output, &opts, rep)
+        .with_context(|| format!("computing flow over {}", input.display()))?;
+    rep.say(&format!(
+        "wrote {} flow files for {} frames into {}",
+        r.pairs,
+        r.frames,
+        a.output.display()
+    ));
+    rep.json(serde_json::json!({"event": "done", "report": r}));
     Ok(())
 }

@@ -3,9 +3,11 @@
 //! The pipeline is `source → frames → stylize → temporal → finish → sink`; every stage is a typed
 //! API here and the `rotograph` binary is a thin layer over it. Start with
 //! [`pipeline::stylize`] (batch img2img over a frame source into a resumable run folder),
-//! [`video`] (ffmpeg decode/encode) and [`stylize::toon`] (the model-free default backend).
+//! [`video`] (ffmpeg decode/encode), [`stylize::toon`] (the model-free default backend) and
+//! [`flow`] (dense optical flow for the temporal tools).
 
 pub mod error;
+pub mod flow;
 pub mod frames;
 pub mod imageops;
 pub mod loopback;

@@ -1,0 +1,255 @@
+//! Patch search and densification of one pyramid level (the "inverse search" of DIS).
+
+use super::{bilinear, FlowField, FlowParams, Level};
+use rayon::prelude::*;
+
+/// Top-left corners of patches of side `ps` every `stride` pixels along a side of `n` pixels;
+/// the last patch is moved flush with the border so every pixel is covered.
+fn grid(n: usize, ps: usize, stride: usize) -> Vec<usize> {
+    if n <= ps {
+        return vec![0];
+    }
+    let mut v: Vec<usize> = (0..=n - ps).step_by(stride).collect();
+    if *v.last().expect("non-empty") != n - ps {
+        v.push(n - ps);
+    }
+    v
+}
+
+/// For each pixel along a side, the range of grid indices whose patch covers it.
+fn coverage(n: usize, starts: &[usize], ps: usize) -> Vec<(usize, usize)> {
+    let mut out = Vec::with_capacity(n);
+    let mut lo = 0;
+    for p in 0..n {
+        while lo < starts.len() && starts[lo] + ps <= p {
+            lo += 1;
+        }
+        let mut hi = lo;
+        while hi + 1 < starts.len() && starts[hi + 1] <= p {
+            hi += 1;
+        }
+        out.push((lo.min(starts.len() - 1), hi));
+    }
+    out
+}
+
+/// Per-patch data of the template (first image) that every iteration reuses.
+struct Template {
+    t: Vec<f32>,
+    gx: Vec<f32>,
+    gy: Vec<f32>,
+    /// Inverse of the 2x2 Gauss-Newton Hessian (xx, xy, yy), `None` for a flat patch.
+    hinv: Option<[f32; 3]>,
+}
+
+impl Template {
+    fn new(a: &Level, px: usize, py: usize, ps: usize) -> Self {
+        let n = ps * ps;
+        let mut t = Vec::with_capacity(n);
+        let mut gx = Vec::with_capacity(n);
+        let mut gy = Vec::with_capacity(n);
+        for j in 0..ps {
+            let (ri, rx, ry) = (a.img.row(py + j), a.gx.row(py + j), a.gy.row(py + j));
+            t.extend_from_slice(&ri[px..px + ps]);
+            gx.extend_from_slice(&rx[px..px + ps]);
+            gy.extend_from_slice(&ry[px..px + ps]);
+        }
+        // Mean-normalised matching (robust to a brightness offset): centre the gradients.
+        let mx = gx.iter().sum::<f32>() / n as f32;
+        let my = gy.iter().sum::<f32>() / n as f32;
+        let (mut hxx, mut hxy, mut hyy) = (0.0f32, 0.0f32, 0.0f32);
+        for i in 0..n {
+            gx[i] -= mx;
+            gy[i] -= my;
+            hxx += gx[i] * gx[i];
+            hxy += gx[i] * gy[i];
+            hyy += gy[i] * gy[i];
+        }
+        let det = hxx * hyy - hxy * hxy;
+        let hinv = (det > 1e-3 * n as f32).then(|| [hyy / det, -hxy / det, hxx / det]);
+        Template { t, gx, gy, hinv }
+    }
+
+    /// Samples the second image under the patch displaced by (u, v) into `d` as differences to
+    /// the template, mean removed; returns the sum of squares.
+    fn residual(
+        &self,
+        b: &Level,
+        at: (usize, usize),
+        ps: usize,
+        uv: (f32, f32),
+        d: &mut [f32],
+    ) -> f32 {
+        let ((px, py), (u, v)) = (at, uv);
+        let (w, h) = (b.img.width(), b.img.height());
+        let data = b.img.data();
+        let mut sum = 0.0;
+        let x0 = px as f32 + u;
+        let y0 = py as f32 + v;
+        if x0 >= 0.0
+            && y0 >= 0.0
+            && x0 + ((ps + 1) as f32) < w as f32
+            && y0 + ((ps + 1) as f32) < h as f32
+        {
+            // The whole patch is inside: one set of bilinear weights serves every pixel.
+            let (ix, iy) = (x0 as usize, y0 as usize);
+            let (fx, fy) = (x0 - ix as f32, y0 - iy as f32);
+            let (w00, w01) = ((1.0 - fx) * (1.0 - fy), fx * (1.0 - fy));
+            let (w10, w11) = ((1.0 - fx) * fy, fx * fy);
+            for j in 0..ps {
+                let r0 = &data[(iy + j) * w + ix..(iy + j) * w + ix + ps + 1];
+                let r1 = &data[(iy + j + 1) * w + ix..(iy + j + 1) * w + ix + ps + 1];
+                let t = &self.t[j * ps..(j + 1) * ps];
+                let dd = &mut d[j * ps..(j + 1) * ps];
+                for i in 0..ps {
+                    let s = w00 * r0[i] + w01 * r0[i + 1] + w10 * r1[i] + w11 * r1[i + 1];
+                    dd[i] = s - t[i];
+                    sum += dd[i];
+                }
+            }
+        } else {
+            for j in 0..ps {
+                let y = (py + j) as f32 + v;
+                for i in 0..ps {
+                    let x = (px + i) as f32 + u;
+                    let k = j * ps + i;
+                    d[k] = bilinear(data, w, h, x, y) - self.t[k];
+                    sum += d[k];
+                }
+            }
+        }
+        let mean = sum / d.len() as f32;
+        let mut ss = 0.0;
+        for x in d.iter_mut() {
+            *x -= mean;
+            ss += *x * *x;
+        }
+        ss
+    }
+}
+
+/// Sparse patch flows on the grid, then densified: the dense flow of level `a` → `b`.
+pub(super) fn patch_flow(a: &Level, b: &Level, init: &FlowField, params: &FlowParams) -> FlowField {
+    let (w, h) = (a.img.width(), a.img.height());
+    let ps = params.patch_size.min(w).min(h);
+    let xs = grid(w, ps, params.patch_stride);
+    let ys = grid(h, ps, params.patch_stride);
+    let half = ps as f32 / 2.0 - 0.5;
+    // One row of patches per task; within a row, each patch may start from its left
+    // neighbour's result when that matches better (spatial propagation), so rows stay
+    // deterministic whatever the thread count.
+    let rows: Vec<Vec<(f32, f32)>> = ys
+        .par_iter()
+        .map(|&py| {
+            let mut d = vec![0.0f32; ps * ps];
+            let mut out: Vec<(f32, f32)> = Vec::with_capacity(xs.len());
+            for &px in &xs {
+                let tpl = Template::new(a, px, py, ps);
+                let mut cand = init.sample(px as f32 + half, py as f32 + half);
+                let mut best = tpl.residual(b, (px, py), ps, (cand.0, cand.1), &mut d);
+                if let Some(&left) = out.last() {
+                    let c = tpl.residual(b, (px, py), ps, (left.0, left.1), &mut d);
+                    if c < best {
+                        best = c;
+                        cand = left;
+                    }
+                }
+                let Some(hi) = tpl.hinv else {
+                    out.push(cand);
+                    continue;
+                };
+                let (mut u, mut v) = cand;
+                for it in 0..params.patch_iterations {
+                    if it > 0 {
+                        tpl.residual(b, (px, py), ps, (u, v), &mut d);
+                    }
+                    let (mut bx, mut by) = (0.0f32, 0.0f32);
+                    for ((gx, gy), e) in tpl.gx.iter().zip(&tpl.gy).zip(&d) {
+                        bx += gx * e;
+                        by += gy * e;
+                    }
+                    let du = hi[0] * bx + hi[1] * by;
+                    let dv = hi[1] * bx + hi[2] * by;
+                    u -= du;
+                    v -= dv;
+                    if du * du + dv * dv < 1e-4 {
+                        break;
+                    }
+                }
+                let end = tpl.residual(b, (px, py), ps, (u, v), &mut d);
+                // Keep the search result only when it explains the patch better than where it
+                // started and did not run away.
+                let moved = (u - cand.0).powi(2) + (v - cand.1).powi(2);
+                if end <= best && moved <= (ps * ps) as f32 {
+                    out.push((u, v));
+                } else {
+                    out.push(cand);
+                }
+            }
+            out
+        })
+        .collect();
+    densify(a, b, &xs, &ys, ps, &rows)
+}
+
+/// Dense flow: every pixel averages the flows of the patches covering it, each weighted by
+/// 1 / max(1, |photometric error of that flow at the pixel|).
+fn densify(
+    a: &Level,
+    b: &Level,
+    xs: &[usize],
+    ys: &[usize],
+    ps: usize,
+    patches: &[Vec<(f32, f32)>],
+) -> FlowField {
+    let (w, h) = (a.img.width(), a.img.height());
+    let cx = coverage(w, xs, ps);
+    let cy = coverage(h, ys, ps);
+    let mut u = vec![0.0f32; w * h];
+    let mut v = vec![0.0f32; w * h];
+    let bd = b.img.data();
+    u.par_chunks_mut(w)
+        .zip(v.par_chunks_mut(w))
+        .enumerate()
+        .for_each(|(y, (ru, rv))| {
+            let a_row = a.img.row(y);
+            let (j0, j1) = cy[y];
+            for x in 0..w {
+                let (i0, i1) = cx[x];
+                let (mut su, mut sv, mut sw) = (0.0f32, 0.0f32, 0.0f32);
+                for row in &patches[j0..=j1] {
+                    for &(pu, pv) in &row[i0..=i1] {
+                        let e = (bilinear(bd, w, h, x as f32 + pu, y as f32 + pv) - a_row[x]).abs();
+                        let wt = 1.0 / e.max(1.0);
+                        su += wt * pu;
+                        sv += wt * pv;
+                        sw += wt;
+                    }
+                }
+                ru[x] = su / sw;
+                rv[x] = sv / sw;
+            }
+        });
+    FlowField::from_planes(w, h, u, v).expect("sizes")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn grid_covers_every_pixel() {
+        for (n, ps, s) in [(20, 8, 3), (8, 8, 4), (5, 8, 2), (33, 8, 4)] {
+            let g = grid(n, ps.min(n), s);
+            let c = coverage(n, &g, ps.min(n));
+            for (p, &(lo, hi)) in c.iter().enumerate() {
+                for &start in &g[lo..=hi] {
+                    assert!(
+                        start <= p && p < start + ps.min(n),
+                        "n={n} p={p} start={start}"
+                    );
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Optical-flow accuracy and speed: builds rotograph (release), generates the flow test set
+# (scripts/make_flow_set.py) and runs scripts/bench_flow.py: rotograph flow vs OpenCV DIS
+# MEDIUM/FAST and Farneback, as whole processes over the same 640x480 frames, 2 threads each.
+#
+#   scripts/bench_flow.sh [ROUNDS] [PRESETS]      # defaults: 3 medium,fast
+#
+# Needs: cargo, python3 with opencv-python(-headless) and numpy; scikit-image for the
+# motorcycle stereo pair; ../shared/media/photos (ROTOGRAPH_SHARED overrides).
+set -euo pipefail
+ROUNDS=${1:-3}
+PRESETS=${2:-medium,fast}
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+cargo build --release --locked -p rotograph-cli
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+python3 scripts/make_flow_set.py "$work/set"
+python3 scripts/bench_flow.py "$work/set" --rounds "$ROUNDS" --presets "$PRESETS"
