@@ -41,7 +41,6 @@ impl Matrix {
 
 const SHIFT: u32 = 16;
 const ONE: f64 = (1u32 << SHIFT) as f64;
-const HALF: i32 = 1 << (SHIFT - 1);
 
 fn fixed(x: f64) -> i32 {
     (x * ONE).round() as i32
