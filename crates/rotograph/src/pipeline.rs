@@ -506,8 +506,10 @@ fn stylize_frames(
                 if first_error.is_some() {
                     continue;
                 }
-                if let (Some(sink), Some(frame)) = (sink.as_mut(), d.frame.as_ref()) {
-                    if let Err(e) = sink(&d.info, frame) {
+                if let (Some(sink), Some(frame)) = (sink.as_mut(), d.frame) {
+                    let sent = sink(&d.info, &frame);
+                    frames::recycle(frame);
+                    if let Err(e) = sent {
                         abort.store(true, Ordering::SeqCst);
                         first_error = Some(e);
                         continue;
@@ -579,14 +581,15 @@ fn process_frame(
     // Without a run folder there is nothing to resume from or record into: no key.
     let key = run.map(|_| run::frame_key(settings_hash, &frame.image, mask.as_ref()));
     if let Some(run) = run.filter(|r| key.as_deref().is_some_and(|k| r.is_done(&info.name, k))) {
-        let frame = if want_frame {
+        let done = if want_frame {
             Some(frames::read_frame(&run.dir().join(&info.name))?)
         } else {
             None
         };
+        frames::recycle(frame);
         return Ok(Done {
             info,
-            frame,
+            frame: done,
             skipped: true,
         });
     }
@@ -642,6 +645,7 @@ fn process_frame(
             first = Some(out);
         }
     }
+    frames::recycle(frame);
     Ok(Done {
         info,
         frame: if want_frame { first } else { None },

@@ -5,7 +5,8 @@ use super::yuv::{yuv420p_len, yuv420p_to_rgba, Matrix, Range};
 use super::{probe, ExtractOptions, VideoInfo};
 use crate::error::{Error, Result};
 use crate::frames::{
-    fitted_size, format_pattern, write_png, Fit, Frame, FrameInfo, FrameSource, DEFAULT_PATTERN,
+    fitted_size, format_pattern, frame_buffer, write_png, Fit, Frame, FrameInfo, FrameSource,
+    DEFAULT_PATTERN,
 };
 use crate::progress::{Event, Progress};
 use image::RgbaImage;
@@ -341,13 +342,14 @@ impl VideoSource {
     fn take_frame(&mut self) -> Frame {
         let (w, h) = self.size;
         let rgba_len = w as usize * h as usize * 4;
+        // Recycled buffers hold old pixels: both arms overwrite every byte.
         let bytes = match self.yuv {
             Some((matrix, range)) => {
-                let mut rgba = vec![0; rgba_len];
+                let mut rgba = frame_buffer(rgba_len);
                 yuv420p_to_rgba(&self.buf, w, h, matrix, range, &mut rgba);
                 rgba
             }
-            None => std::mem::replace(&mut self.buf, vec![0; rgba_len]),
+            None => std::mem::replace(&mut self.buf, frame_buffer(rgba_len)),
         };
         Frame {
             // The buffer length is w*h*4 by construction.

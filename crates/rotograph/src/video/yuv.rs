@@ -219,7 +219,7 @@ pub fn rgba_to_yuv420p_bt709(src: &[u8], width: u32, height: u32, dst: &mut Vec<
     let (w, h) = (width as usize, height as usize);
     assert!(w % 2 == 0 && h % 2 == 0 && src.len() >= w * h * 4);
     let k = ToYuv::bt709();
-    dst.clear();
+    // Every byte is overwritten: a buffer of the right length is reused as it is.
     dst.resize(yuv420p_len(width, height), 0);
     let cw = w / 2;
     let (y_plane, rest) = dst.split_at_mut(w * h);
