@@ -143,7 +143,7 @@ pub(super) fn filter_chain(
 
 /// Whether frames can come through the pipe as `yuv420p` and be converted here (2.7x fewer pipe
 /// bytes than RGBA, and ffmpeg's converter stays idle): for 8-bit 4:2:0 limited-range streams of
-/// the BT.601 or BT.709 matrix, without alpha (and only at even frame sizes, checked by the caller). Untagged streams are BT.601, as ffmpeg converts
+/// the BT.601 or BT.709 matrix, without alpha (the caller also requires an even size, unscaled). Untagged streams are BT.601, as ffmpeg converts
 /// them. Anything else goes through ffmpeg's own RGBA conversion.
 pub(super) fn yuv_pipe_format(info: &VideoInfo) -> Option<(Matrix, Range)> {
     if info.has_alpha || info.pix_fmt != "yuv420p" {
@@ -234,9 +234,12 @@ impl VideoSource {
         }
         // RGBA when ffmpeg must convert (its converter fills the alpha byte faster than a copy
         // here would); else the stream's own yuv420p, converted here.
-        // Odd sizes: ffmpeg converts those through its scaler (interpolated chroma), not the
-        // nearest-chroma path that yuv420p_to_rgba follows.
-        let yuv = yuv_pipe_format(&info).filter(|_| size.0 % 2 == 0 && size.1 % 2 == 0);
+        // Not at odd sizes: ffmpeg converts those through its scaler (interpolated chroma), not
+        // the nearest-chroma path that yuv420p_to_rgba follows. Not when resizing: scaled in
+        // yuv420p, the frame would keep only a quarter of the scaled size's chroma, where
+        // scaling straight to RGBA keeps it all.
+        let even = size.0 % 2 == 0 && size.1 % 2 == 0;
+        let yuv = yuv_pipe_format(&info).filter(|_| even && size == src);
         push("-pix_fmt");
         push(if yuv.is_some() { "yuv420p" } else { "rgba" });
         push("-f");
