@@ -523,6 +523,28 @@ mod tests {
     }
 
     #[test]
+    fn yuv_pipe_only_for_streams_converted_like_ffmpeg() {
+        let base = info(Some(1.0));
+        assert_eq!(
+            yuv_pipe_format(&base),
+            Some((Matrix::Bt601, Range::Limited))
+        );
+        let with = |f: &dyn Fn(&mut VideoInfo)| {
+            let mut i = base.clone();
+            f(&mut i);
+            yuv_pipe_format(&i)
+        };
+        assert_eq!(
+            with(&|i| i.color_space = Some("bt709".into())),
+            Some((Matrix::Bt709, Range::Limited))
+        );
+        assert_eq!(with(&|i| i.color_space = Some("bt2020nc".into())), None);
+        assert_eq!(with(&|i| i.color_range = Some("pc".into())), None);
+        assert_eq!(with(&|i| i.pix_fmt = "yuv444p".into()), None);
+        assert_eq!(with(&|i| i.has_alpha = true), None);
+    }
+
+    #[test]
     fn chains() {
         let mut o = ExtractOptions::default();
         assert_eq!(

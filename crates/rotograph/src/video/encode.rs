@@ -634,6 +634,15 @@ mod tests {
         assert!(a.contains("pad=ceil(iw/2)*2"), "{a}");
         let a = codec_args(Container::H264, 25, 32, 20, false).join(" ");
         assert!(!a.contains("pad="), "{a}");
+        // Even sizes come as yuv420p converted here: ffmpeg gets no conversion filter.
+        assert!(
+            pipes_yuv(Container::H264, 32, 20, false) && !a.contains("-vf"),
+            "{a}"
+        );
+        assert!(!pipes_yuv(Container::H264, 33, 20, false));
+        assert!(pipes_yuv(Container::Vp9, 32, 20, false));
+        assert!(!pipes_yuv(Container::Vp9, 32, 20, true));
+        assert!(!pipes_yuv(Container::Gif, 32, 20, false));
         let v = codec_args(Container::Vp9, 30, 32, 20, true).join(" ");
         assert!(
             v.contains("yuva420p") && v.contains("-auto-alt-ref 0"),
