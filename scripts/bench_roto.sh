@@ -2,7 +2,8 @@
 # Measures (1) the overhead of `rotograph roto` beyond stylizing, against plain ffmpeg doing the
 # same transcode (decode, 12 fps, H.264 CRF 25, audio), and (2) peak RSS of `roto` (toon) on a
 # 5-second and a 1-minute 1080p clip. Runs the peer side by side, alternating, and prints medians.
-#   scripts/bench_roto.sh [REPS]        (default 5 repetitions)
+#   scripts/bench_roto.sh [REPS] [overhead|rss]   (default 5 repetitions; `overhead` or `rss`:
+#   only that part)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 REPS=${1:-5}
@@ -14,6 +15,7 @@ CLIP=${ROTO_BENCH_CLIP:-../shared/media/video/bigbuckbunny.mp4}
 [ -f "$CLIP" ] || CLIP=samples/bigbuckbunny-4s.mp4
 command -v /usr/bin/time >/dev/null || { echo "needs GNU time (apt-get install time)"; exit 1; }
 
+if [ "${2:-}" != rss ]; then
 ffprobe -v error -show_entries stream=codec_name,width,height,duration -of compact "$CLIP"
 echo "== transcode overhead on $CLIP, $REPS reps (wall s; CPU s = user+sys of all processes)"
 : >"$W/times"
@@ -24,6 +26,8 @@ for i in $(seq 1 "$REPS"); do
   rm -rf "$W/roto.rotograph"
   t "$BIN" --quiet roto "$CLIP" -o "$W/roto.mp4" --backend none
   rm -rf "$W/roto.rotograph"
+  t "$BIN" --quiet roto "$CLIP" -o "$W/roto.mp4" --backend none --no-keep-frames
+  rm -rf "$W/roto.rotograph"
   t "$BIN" --quiet roto "$CLIP" -o "$W/roto.mp4"
   echo >>"$W/times"
 done
@@ -31,14 +35,17 @@ python3 - "$W/times" <<'PY'
 import statistics, sys
 rows = [list(map(float, l.split())) for l in open(sys.argv[1]) if l.strip()]
 m = [statistics.median(c) for c in zip(*rows)]
-pw, pc, nw, nc, tw, tc = m
+pw, pc, nw, nc, sw, sc, tw, tc = m
 print("| run | wall (median) | CPU-s (median) | wall vs ffmpeg | CPU vs ffmpeg |")
 print("|---|---:|---:|---:|---:|")
 print(f"| ffmpeg transcode (peer) | {pw:.2f} s | {pc:.2f} | 1.00x | 1.00x |")
 print(f"| roto --backend none | {nw:.2f} s | {nc:.2f} | {nw/pw:.2f}x | {nc/pc:.2f}x |")
+print(f"| roto --backend none --no-keep-frames | {sw:.2f} s | {sc:.2f} | {sw/pw:.2f}x | {sc/pc:.2f}x |")
 print(f"| roto (toon) | {tw:.2f} s | {tc:.2f} | {tw/pw:.2f}x | {tc/pc:.2f}x |")
 PY
 
+fi
+[ "${2:-}" = overhead ] && exit 0
 echo "== peak RSS of roto (toon) on 1080p testsrc2 clips"
 echo "| clip | frames | rotograph process peak RSS | largest process (ffmpeg/x264 included) | wall |"
 echo "|---|---:|---:|---:|---:|"

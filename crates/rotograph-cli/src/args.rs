@@ -430,6 +430,9 @@ pub struct RotoEncodeArgs {
     /// Do not copy the source's audio.
     #[arg(long)]
     pub no_audio: bool,
+    /// Do not keep the stylized frames (no run folder): faster, but a re-run starts over.
+    #[arg(long)]
+    pub no_keep_frames: bool,
     #[command(flatten)]
     pub timing: TimingArgs,
 }
@@ -443,6 +446,9 @@ impl RotoEncodeArgs {
         set(&mut e.crf, self.crf);
         if self.no_audio {
             e.audio = false;
+        }
+        if self.no_keep_frames {
+            e.keep_frames = false;
         }
         if self.timing.exposure.is_some() {
             e.exposure = self.timing.exposure.clone();

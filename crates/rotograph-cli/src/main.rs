@@ -102,14 +102,18 @@ fn run(cmd: Cmd, rep: &Reporter) -> anyhow::Result<()> {
                 .clone()
                 .unwrap_or_else(|| rotograph::pipeline::default_work_dir(&a.output));
             let r = rotograph::pipeline::roto(&input, &a.output, &work_dir, &settings, rep)?;
+            let kept = if r.kept_frames {
+                format!("frames kept in {}", r.work_dir.display())
+            } else {
+                "frames not kept".to_string()
+            };
             rep.say(&format!(
-                "wrote {} ({} frames at {} fps; {} rendered, {} already done; frames kept in {})",
+                "wrote {} ({} frames at {} fps; {} rendered, {} already done; {kept})",
                 a.output.display(),
                 r.stylize.frames,
                 r.fps,
                 r.stylize.rendered,
                 r.stylize.skipped,
-                r.work_dir.display()
             ));
             rep.json(serde_json::json!({"event": "done", "report": r}));
         }

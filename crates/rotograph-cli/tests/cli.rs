@@ -662,3 +662,63 @@ fn loopback_save_every_loop_writes_each_loop_and_video() {
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(pngs(&single).len(), 4);
 }
+
+/// md5 of a video's decoded frames (ffmpeg's `md5` muxer).
+fn decoded_md5(video: &Path) -> String {
+    let o = Command::new("ffmpeg")
+        .args([
+            "-v",
+            "error",
+            "-nostdin",
+            "-i",
+            s(video),
+            "-map",
+            "0:v",
+            "-f",
+            "md5",
+            "-",
+        ])
+        .output()
+        .expect("ffmpeg runs");
+    assert!(o.status.success(), "{}", stderr(&o));
+    String::from_utf8_lossy(&o.stdout).trim().to_string()
+}
+
+#[test]
+fn roto_without_kept_frames_makes_the_same_video_and_no_run_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    let sample = common::sample_clip();
+    let roto = |name: &str, extra: &[&str]| {
+        let out = dir.path().join(name);
+        let mut args = vec![
+            "roto",
+            s(&sample),
+            "-o",
+            s(&out),
+            "--fps",
+            "6",
+            "--duration",
+            "2",
+        ];
+        args.extend_from_slice(extra);
+        (run(&args), out)
+    };
+    let (o, kept) = roto("kept.mp4", &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let (o, streamed) = roto("streamed.mp4", &["--no-keep-frames"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("frames not kept"), "{}", stderr(&o));
+    assert!(!dir.path().join("streamed.rotograph").exists());
+    assert!(dir.path().join("kept.rotograph").is_dir());
+    assert_eq!(common::count_frames(&streamed), 12);
+    assert!(
+        common::stream_duration(&streamed, "a").is_some(),
+        "audio survives"
+    );
+    assert_eq!(decoded_md5(&kept), decoded_md5(&streamed));
+    // An exposure sheet needs the kept frames.
+    let (o, _) = roto("held.mp4", &["--no-keep-frames", "--exposure", "1-6, 6x2"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("keep_frames"), "{}", stderr(&o));
+    assert!(!dir.path().join("held.mp4").exists());
+}

@@ -84,6 +84,10 @@ pub struct EncodeSettings {
     pub on: usize,
     /// Keep the source's audio.
     pub audio: bool,
+    /// Keep the stylized frames in the run folder (PNG + manifest), so that a re-run resumes.
+    /// `false` streams frames straight into the encoder and writes no run folder: cheaper (no
+    /// PNG compression, no hashing), but an interrupted run starts over. Not with `exposure`.
+    pub keep_frames: bool,
 }
 
 impl Default for EncodeSettings {
@@ -94,6 +98,7 @@ impl Default for EncodeSettings {
             exposure: None,
             on: 1,
             audio: true,
+            keep_frames: true,
         }
     }
 }
@@ -342,8 +347,21 @@ enum Msg {
 /// resumed) in order. Stops with [`Error::Interrupted`] after the frames in flight when
 /// `progress.should_stop()`.
 pub fn stylize_source(
-    mut source: Box<dyn FrameSource>,
+    source: Box<dyn FrameSource>,
     run: &RunFolder,
+    settings: &Settings,
+    stylizer: &dyn Stylizer,
+    progress: &dyn Progress,
+    sink: Option<&mut Sink<'_>>,
+) -> Result<Report> {
+    stylize_frames(source, Some(run), settings, stylizer, progress, sink)
+}
+
+/// [`stylize_source`], with the run folder optional: without one, every frame is stylized and
+/// handed to `sink` only (nothing is hashed, compressed or written).
+fn stylize_frames(
+    mut source: Box<dyn FrameSource>,
+    run: Option<&RunFolder>,
     settings: &Settings,
     stylizer: &dyn Stylizer,
     progress: &dyn Progress,
@@ -491,8 +509,10 @@ pub fn stylize_source(
                 if first_error.is_some() {
                     continue;
                 }
-                if let (Some(sink), Some(frame)) = (sink.as_mut(), d.frame.as_ref()) {
-                    if let Err(e) = sink(&d.info, frame) {
+                if let (Some(sink), Some(frame)) = (sink.as_mut(), d.frame) {
+                    let sent = sink(&d.info, &frame);
+                    frames::recycle(frame);
+                    if let Err(e) = sent {
                         abort.store(true, Ordering::SeqCst);
                         first_error = Some(e);
                         continue;
@@ -519,6 +539,12 @@ pub fn stylize_source(
     if interrupted.load(Ordering::SeqCst) {
         return Err(Error::Interrupted);
     }
+    let Some(run) = run else {
+        progress.event(Event::Finish {
+            stage: "stylize".into(),
+        });
+        return Ok(report);
+    };
     let produced: std::collections::HashSet<&str> =
         report.names.iter().map(String::as_str).collect();
     report.stale = frames::list_frames(run.dir())
@@ -545,7 +571,7 @@ pub fn stylize_source(
 fn process_frame(
     info: FrameInfo,
     frame: Frame,
-    run: &RunFolder,
+    run: Option<&RunFolder>,
     settings: &Settings,
     settings_hash: &str,
     stylizer: &dyn Stylizer,
@@ -555,16 +581,18 @@ fn process_frame(
         Some(dir) => Some(load_mask(dir, &info.name, frame.size())?),
         None => None,
     };
-    let key = run::frame_key(settings_hash, &frame.image, mask.as_ref());
-    if run.is_done(&info.name, &key) {
-        let frame = if want_frame {
+    // Without a run folder there is nothing to resume from or record into: no key.
+    let key = run.map(|_| run::frame_key(settings_hash, &frame.image, mask.as_ref()));
+    if let Some(run) = run.filter(|r| key.as_deref().is_some_and(|k| r.is_done(&info.name, k))) {
+        let done = if want_frame {
             Some(frames::read_frame(&run.dir().join(&info.name))?)
         } else {
             None
         };
+        frames::recycle(frame);
         return Ok(Done {
             info,
-            frame,
+            frame: done,
             skipped: true,
         });
     }
@@ -609,12 +637,18 @@ fn process_frame(
             image: img,
             has_alpha: frame.has_alpha,
         };
-        let bytes = frames::encode_png(&out)?;
-        run.commit(&batch_output_name(&info.name, k), &key, &bytes)?;
+        if let (Some(run), Some(key)) = (run, key.as_deref()) {
+            let bytes = frames::encode_png(&out)?;
+            run.commit(&batch_output_name(&info.name, k), key, &bytes)?;
+        } else if k > 0 {
+            // Without a run folder only the frame's own image goes on (to the encoder).
+            continue;
+        }
         if k == 0 {
             first = Some(out);
         }
     }
+    frames::recycle(frame);
     Ok(Done {
         info,
         frame: if want_frame { first } else { None },
@@ -696,6 +730,8 @@ pub struct RotoReport {
     pub stylize: Report,
     /// The run folder.
     pub work_dir: PathBuf,
+    /// Whether the stylized frames were kept in `work_dir` (see [`EncodeSettings::keep_frames`]).
+    pub kept_frames: bool,
     /// Output frame rate used.
     pub fps: f64,
 }
@@ -737,11 +773,28 @@ pub fn roto(
         enc_opts.audio_start = settings.extract.start;
         enc_opts.audio_duration = settings.extract.duration;
     }
-    let run = open_run(work_dir, &mut settings, stylizer.as_ref())?;
+    if !settings.encode.keep_frames {
+        if exposure.is_some() {
+            return Err(Error::setting(
+                "keep_frames",
+                "an exposure sheet needs the kept frames (it picks frames out of order); drop \
+                 --no-keep-frames or the exposure sheet",
+            ));
+        }
+        if !stylizer.ignored_fields().contains(&"seed") {
+            settings.resolve_seeds(None);
+        }
+        settings.validate()?;
+    }
+    let run = if settings.encode.keep_frames {
+        Some(open_run(work_dir, &mut settings, stylizer.as_ref())?)
+    } else {
+        None
+    };
 
-    let report = if let Some(exposure) = exposure {
+    let report = if let (Some(exposure), Some(run)) = (exposure, run.as_ref()) {
         // An exposure sheet needs random access: stylize first, then encode the folder.
-        let report = stylize_source(source, &run, &settings, stylizer.as_ref(), progress, None)?;
+        let report = stylize_source(source, run, &settings, stylizer.as_ref(), progress, None)?;
         enc_opts.exposure = Some(exposure);
         // This run's frames only: the folder may hold frames of an earlier, longer run.
         let files: Vec<PathBuf> = report.names.iter().map(|n| work_dir.join(n)).collect();
@@ -756,9 +809,9 @@ pub fn roto(
             }
             encoder.as_mut().expect("started above").push(frame)
         };
-        let report = stylize_source(
+        let report = stylize_frames(
             source,
-            &run,
+            run.as_ref(),
             &settings,
             stylizer.as_ref(),
             progress,
@@ -787,6 +840,7 @@ pub fn roto(
     Ok(RotoReport {
         stylize: report,
         work_dir: work_dir.to_path_buf(),
+        kept_frames: settings.encode.keep_frames,
         fps,
     })
 }

@@ -932,3 +932,193 @@ fn real_mpeg_program_stream_probes() {
     let mut src = VideoSource::open(&city, &opts).unwrap();
     assert_eq!(all_frames(&mut src).len(), 4);
 }
+
+/// Runs ffmpeg and returns its stdout (raw frames).
+fn ffmpeg_stdout(args: &[&str]) -> Vec<u8> {
+    let out = std::process::Command::new("ffmpeg")
+        .args(["-hide_banner", "-loglevel", "error", "-nostdin"])
+        .args(args)
+        .output()
+        .expect("ffmpeg runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
+/// (largest, mean) absolute difference of the RGB bytes of two RGBA buffers.
+fn rgb_diff(a: &[u8], b: &[u8]) -> (u8, f64) {
+    assert_eq!(a.len(), b.len());
+    let d: Vec<u8> = a
+        .chunks_exact(4)
+        .zip(b.chunks_exact(4))
+        .flat_map(|(p, q)| (0..3).map(move |k| p[k].abs_diff(q[k])))
+        .collect();
+    let mean = d.iter().map(|&x| f64::from(x)).sum::<f64>() / d.len() as f64;
+    (d.iter().copied().max().unwrap_or(0), mean)
+}
+
+#[test]
+fn yuv420p_decoding_matches_ffmpegs_own_conversion() {
+    use rotograph::video::yuv::{yuv420p_to_rgba, Matrix, Range};
+    let d = tempfile::tempdir().unwrap();
+    let tags: [&[&str]; 2] = [
+        &[],
+        &[
+            "-colorspace",
+            "bt709",
+            "-color_primaries",
+            "bt709",
+            "-color_trc",
+            "bt709",
+        ],
+    ];
+    for (tag, (matrix, other)) in tags.iter().zip([
+        (Matrix::Bt601, Matrix::Bt709),
+        (Matrix::Bt709, Matrix::Bt601),
+    ]) {
+        let clip = d.path().join(format!("{matrix:?}.mp4"));
+        let clip_s = clip.to_str().unwrap();
+        let mut args = vec![
+            "-y",
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=320x240:rate=25:duration=0.2",
+        ];
+        args.extend(["-c:v", "libx264", "-qp", "0", "-pix_fmt", "yuv420p"]);
+        args.extend(tag.iter().copied());
+        args.push(clip_s);
+        ffmpeg_stdout(&args);
+        let info = probe(&clip).unwrap();
+        assert_eq!(info.pix_fmt, "yuv420p");
+        let mut src = VideoSource::open(&clip, &every_frame()).unwrap();
+        let ours = all_frames(&mut src).remove(0).image.into_raw();
+        let one = ["-i", clip_s, "-frames:v", "1", "-f", "rawvideo", "-pix_fmt"];
+        let theirs = ffmpeg_stdout(&[&one[..], &["rgba", "pipe:1"]].concat());
+        let yuv = ffmpeg_stdout(&[&one[..], &["yuv420p", "pipe:1"]].concat());
+        // The frame came through the yuv420p pipe, converted with the stream's matrix.
+        let mut direct = vec![0u8; ours.len()];
+        yuv420p_to_rgba(&yuv, 320, 240, matrix, Range::Limited, &mut direct);
+        assert_eq!(
+            ours, direct,
+            "{matrix:?}: the decoder did not convert as expected"
+        );
+        // ffmpeg's SIMD converter truncates where ours rounds: within a few levels of it.
+        let (max, mean) = rgb_diff(&ours, &theirs);
+        assert!(
+            max <= 4 && mean <= 1.5,
+            "{matrix:?}: max {max}, mean {mean:.2}"
+        );
+        // The other matrix would be far off on testsrc2's saturated colours.
+        yuv420p_to_rgba(&yuv, 320, 240, other, Range::Limited, &mut direct);
+        let (_, wrong) = rgb_diff(&direct, &theirs);
+        assert!(
+            wrong > 2.0 * mean + 1.0,
+            "{matrix:?}: wrong matrix mean {wrong:.2} vs {mean:.2}"
+        );
+        eprintln!("{matrix:?}: max {max}, mean {mean:.3}; other matrix mean {wrong:.3}");
+    }
+}
+
+#[test]
+fn bt709_encoding_conversion_matches_ffmpegs_own() {
+    use rotograph::video::yuv::rgba_to_yuv420p_bt709;
+    let d = tempfile::tempdir().unwrap();
+    let raw = d.path().join("frame.rgba");
+    let (w, h) = (320usize, 240usize);
+    let rgba = ffmpeg_stdout(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=size=320x240:rate=25",
+        "-frames:v",
+        "1",
+        "-f",
+        "rawvideo",
+        "-pix_fmt",
+        "rgba",
+        "pipe:1",
+    ]);
+    fs::write(&raw, &rgba).unwrap();
+    // What the encoder asked ffmpeg to do before frames came as yuv420p.
+    let theirs = ffmpeg_stdout(&[
+        "-f",
+        "rawvideo",
+        "-pix_fmt",
+        "rgba",
+        "-s",
+        "320x240",
+        "-i",
+        raw.to_str().unwrap(),
+        "-vf",
+        "scale=out_color_matrix=bt709:out_range=tv,format=yuv420p",
+        "-f",
+        "rawvideo",
+        "pipe:1",
+    ]);
+    let mut ours = Vec::new();
+    rgba_to_yuv420p_bt709(&rgba, w as u32, h as u32, &mut ours);
+    assert_eq!(ours.len(), theirs.len());
+    let stats = |a: &[u8], b: &[u8]| {
+        let max = a
+            .iter()
+            .zip(b)
+            .map(|(x, y)| x.abs_diff(*y))
+            .max()
+            .unwrap_or(0);
+        let sum: u64 = a
+            .iter()
+            .zip(b)
+            .map(|(x, y)| u64::from(x.abs_diff(*y)))
+            .sum();
+        (max, sum as f64 / a.len() as f64)
+    };
+    let (y_max, y_mean) = stats(&ours[..w * h], &theirs[..w * h]);
+    let (c_max, c_mean) = stats(&ours[w * h..], &theirs[w * h..]);
+    eprintln!("luma max {y_max} mean {y_mean:.3}; chroma max {c_max} mean {c_mean:.3}");
+    assert!(
+        y_max <= 1 && y_mean < 0.5,
+        "luma: max {y_max}, mean {y_mean:.3}"
+    );
+    assert!(c_mean < 1.0, "chroma: max {c_max}, mean {c_mean:.3}");
+}
+
+#[test]
+fn odd_sized_yuv420p_decodes_like_ffmpeg() {
+    let d = tempfile::tempdir().unwrap();
+    let clip = d.path().join("odd.mkv");
+    let clip_s = clip.to_str().unwrap();
+    ffmpeg_stdout(&[
+        "-y",
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=size=64x42:rate=5:duration=0.4",
+        "-vf",
+        "scale=33:21",
+        "-c:v",
+        "ffv1",
+        "-pix_fmt",
+        "yuv420p",
+        clip_s,
+    ]);
+    let mut src = VideoSource::open(&clip, &every_frame()).unwrap();
+    let ours = all_frames(&mut src).remove(0).image.into_raw();
+    let theirs = ffmpeg_stdout(&[
+        "-i",
+        clip_s,
+        "-frames:v",
+        "1",
+        "-f",
+        "rawvideo",
+        "-pix_fmt",
+        "rgba",
+        "pipe:1",
+    ]);
+    // ffmpeg interpolates chroma at odd sizes: such frames come converted by ffmpeg itself.
+    let (max, mean) = rgb_diff(&ours, &theirs);
+    assert!(max <= 4 && mean <= 1.5, "max {max}, mean {mean:.2}");
+}

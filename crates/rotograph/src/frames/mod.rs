@@ -14,6 +14,35 @@ pub use folder::{
 use crate::error::{Error, Result};
 use image::RgbaImage;
 use std::path::Path;
+use std::sync::Mutex;
+
+/// Pixel buffers of finished frames, reused by [`frame_buffer`]: a 720p frame is 3.7 MB, and a
+/// fresh allocation of that size is zeroed (and page-faulted) for every decoded frame.
+static POOL: Mutex<Vec<Vec<u8>>> = Mutex::new(Vec::new());
+/// At most this many pooled buffers...
+const POOL_BUFFERS: usize = 8;
+/// ...and this many bytes.
+const POOL_BYTES: usize = 64 << 20;
+
+/// Hands a finished frame's pixel buffer back, so that a decoder can reuse it (bounded pool).
+pub fn recycle(frame: Frame) {
+    let buf = frame.image.into_raw();
+    let mut pool = POOL.lock().unwrap_or_else(|e| e.into_inner());
+    let held: usize = pool.iter().map(Vec::capacity).sum();
+    if pool.len() < POOL_BUFFERS && held + buf.capacity() <= POOL_BYTES {
+        pool.push(buf);
+    }
+}
+
+/// A buffer of `len` bytes for a new frame: a recycled one of that length when there is one (its
+/// contents are an earlier frame's: the caller overwrites all of it), else a zeroed one.
+pub fn frame_buffer(len: usize) -> Vec<u8> {
+    let mut pool = POOL.lock().unwrap_or_else(|e| e.into_inner());
+    match pool.iter().position(|b| b.len() == len) {
+        Some(i) => pool.swap_remove(i),
+        None => vec![0; len],
+    }
+}
 
 /// One frame in memory: RGBA8 pixels and whether the alpha channel carries information.
 #[derive(Debug, Clone, PartialEq)]
@@ -181,6 +210,23 @@ mod tests {
         assert!(format_pattern("%05d.jpg", 1).is_err());
         assert!(format_pattern("%05d_%d.png", 1).is_err());
         assert!(format_pattern("%xd.png", 1).is_err());
+    }
+
+    #[test]
+    fn recycled_buffers_come_back_with_their_length() {
+        // Odd length: no other test's frame has it.
+        let len = 4 * 7 * 13;
+        let frame = Frame::opaque(RgbaImage::from_pixel(7, 13, image::Rgba([9, 9, 9, 9])));
+        let ptr = frame.image.as_raw().as_ptr();
+        recycle(frame);
+        let again = frame_buffer(len);
+        assert_eq!(again.len(), len);
+        assert_eq!(again.as_ptr(), ptr, "the pooled buffer is reused");
+        assert_eq!(
+            frame_buffer(len),
+            vec![0; len],
+            "an empty pool gives a zeroed buffer"
+        );
     }
 
     #[test]

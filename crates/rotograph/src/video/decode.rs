@@ -1,10 +1,12 @@
 //! Decoding a video into frames through an ffmpeg raw pipe, and extracting frames to PNG.
 
 use super::process::{failure_text, file_arg, read_full, Process};
+use super::yuv::{yuv420p_len, yuv420p_to_rgba, Matrix, Range};
 use super::{probe, ExtractOptions, VideoInfo};
 use crate::error::{Error, Result};
 use crate::frames::{
-    fitted_size, format_pattern, write_png, Fit, Frame, FrameInfo, FrameSource, DEFAULT_PATTERN,
+    fitted_size, format_pattern, frame_buffer, write_png, Fit, Frame, FrameInfo, FrameSource,
+    DEFAULT_PATTERN,
 };
 use crate::progress::{Event, Progress};
 use image::RgbaImage;
@@ -27,6 +29,10 @@ pub struct VideoSource {
     alpha: bool,
     process: Option<Process>,
     stdout: Option<ChildStdout>,
+    /// How the pipe's bytes become RGBA: `None` when ffmpeg sends RGBA itself, else the YUV
+    /// matrix and range of the `yuv420p` frames it sends.
+    yuv: Option<(Matrix, Range)>,
+    /// One frame as it comes from the pipe.
     buf: Vec<u8>,
     next: usize,
     max_frames: Option<usize>,
@@ -135,6 +141,24 @@ pub(super) fn filter_chain(
     chain
 }
 
+/// Whether frames can come through the pipe as `yuv420p` and be converted here (2.7x fewer pipe
+/// bytes than RGBA, and ffmpeg's converter stays idle): for 8-bit 4:2:0 limited-range streams of
+/// the BT.601 or BT.709 matrix, without alpha (the caller also requires an even size, unscaled). Untagged streams are BT.601, as ffmpeg converts
+/// them. Anything else goes through ffmpeg's own RGBA conversion.
+pub(super) fn yuv_pipe_format(info: &VideoInfo) -> Option<(Matrix, Range)> {
+    if info.has_alpha || info.pix_fmt != "yuv420p" {
+        return None;
+    }
+    if !matches!(info.color_range.as_deref(), None | Some("tv")) {
+        return None;
+    }
+    match info.color_space.as_deref() {
+        None | Some("bt470bg" | "smpte170m") => Some((Matrix::Bt601, Range::Limited)),
+        Some("bt709") => Some((Matrix::Bt709, Range::Limited)),
+        Some(_) => None,
+    }
+}
+
 /// Estimated number of delivered frames.
 fn estimate_len(info: &VideoInfo, opts: &ExtractOptions) -> Option<usize> {
     let rate = opts.fps.unwrap_or(info.fps);
@@ -208,14 +232,24 @@ impl VideoSource {
             push("-frames:v");
             push(&m.to_string());
         }
-        // Always RGBA: ffmpeg's converter fills the alpha byte faster than a copy here would.
+        // RGBA when ffmpeg must convert (its converter fills the alpha byte faster than a copy
+        // here would); else the stream's own yuv420p, converted here.
+        // Not at odd sizes: ffmpeg converts those through its scaler (interpolated chroma), not
+        // the nearest-chroma path that yuv420p_to_rgba follows. Not when resizing: scaled in
+        // yuv420p, the frame would keep only a quarter of the scaled size's chroma, where
+        // scaling straight to RGBA keeps it all.
+        let even = size.0 % 2 == 0 && size.1 % 2 == 0;
+        let yuv = yuv_pipe_format(&info).filter(|_| even && size == src);
         push("-pix_fmt");
-        push("rgba");
+        push(if yuv.is_some() { "yuv420p" } else { "rgba" });
         push("-f");
         push("rawvideo");
         push("pipe:1");
 
-        let frame_bytes = size.0 as usize * size.1 as usize * 4;
+        let frame_bytes = match yuv {
+            Some(_) => yuv420p_len(size.0, size.1),
+            None => size.0 as usize * size.1 as usize * 4,
+        };
         let len_hint = estimate_len(&info, opts);
         let rate = opts.fps.unwrap_or(info.fps);
         let step = (rate > 0.0).then(|| opts.extract_nth_frame as f64 / rate);
@@ -233,6 +267,7 @@ impl VideoSource {
             alpha,
             process,
             stdout,
+            yuv,
             buf: vec![0; frame_bytes],
             next: 0,
             max_frames: opts.max_frames,
@@ -307,10 +342,20 @@ impl VideoSource {
         Ok(())
     }
 
-    /// Hands the filled buffer over as a frame (a fresh buffer takes its place).
+    /// The filled buffer as a frame: converted from YUV, or handed over (a fresh buffer takes
+    /// its place).
     fn take_frame(&mut self) -> Frame {
         let (w, h) = self.size;
-        let bytes = std::mem::replace(&mut self.buf, vec![0; w as usize * h as usize * 4]);
+        let rgba_len = w as usize * h as usize * 4;
+        // Recycled buffers hold old pixels: both arms overwrite every byte.
+        let bytes = match self.yuv {
+            Some((matrix, range)) => {
+                let mut rgba = frame_buffer(rgba_len);
+                yuv420p_to_rgba(&self.buf, w, h, matrix, range, &mut rgba);
+                rgba
+            }
+            None => std::mem::replace(&mut self.buf, frame_buffer(rgba_len)),
+        };
         Frame {
             // The buffer length is w*h*4 by construction.
             image: RgbaImage::from_raw(w, h, bytes).unwrap_or_else(|| RgbaImage::new(w, h)),
@@ -471,7 +516,32 @@ mod tests {
             has_audio: false,
             has_alpha: false,
             codec: "h264".into(),
+            pix_fmt: "yuv420p".into(),
+            color_space: None,
+            color_range: None,
         }
+    }
+
+    #[test]
+    fn yuv_pipe_only_for_streams_converted_like_ffmpeg() {
+        let base = info(Some(1.0));
+        assert_eq!(
+            yuv_pipe_format(&base),
+            Some((Matrix::Bt601, Range::Limited))
+        );
+        let with = |f: &dyn Fn(&mut VideoInfo)| {
+            let mut i = base.clone();
+            f(&mut i);
+            yuv_pipe_format(&i)
+        };
+        assert_eq!(
+            with(&|i| i.color_space = Some("bt709".into())),
+            Some((Matrix::Bt709, Range::Limited))
+        );
+        assert_eq!(with(&|i| i.color_space = Some("bt2020nc".into())), None);
+        assert_eq!(with(&|i| i.color_range = Some("pc".into())), None);
+        assert_eq!(with(&|i| i.pix_fmt = "yuv444p".into()), None);
+        assert_eq!(with(&|i| i.has_alpha = true), None);
     }
 
     #[test]

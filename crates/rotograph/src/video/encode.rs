@@ -99,27 +99,43 @@ fn choose_format(out: &Path, forced: Option<Container>) -> Result<(Container, &'
     }
 }
 
+/// Whether frames go through the pipe as BT.709 limited-range `yuv420p`, converted here
+/// ([`super::yuv::rgba_to_yuv420p_bt709`]), rather than RGB(A) converted by ffmpeg: for H.264 and
+/// VP9 without alpha at even sizes (the output is yuv420p anyway; odd sizes need ffmpeg's pad).
+fn pipes_yuv(container: Container, width: u32, height: u32, alpha: bool) -> bool {
+    let codec =
+        matches!(container, Container::H264) || (matches!(container, Container::Vp9) && !alpha);
+    codec && width % 2 == 0 && height % 2 == 0
+}
+
 /// Encoder arguments after the raw input: codec, pixel format and filters.
 fn codec_args(container: Container, crf: u32, width: u32, height: u32, alpha: bool) -> Vec<String> {
     let mut a: Vec<String> = Vec::new();
     let mut push = |items: &[&str]| a.extend(items.iter().map(|s| s.to_string()));
+    let yuv_in = pipes_yuv(container, width, height, alpha);
     match container {
         Container::H264 => {
-            // yuv420p needs even sizes: pad odd ones by a black row/column.
-            let mut vf = String::new();
-            if width % 2 == 1 || height % 2 == 1 {
-                vf.push_str("pad=ceil(iw/2)*2:ceil(ih/2)*2,");
+            if !yuv_in {
+                // yuv420p needs even sizes: pad odd ones by a black row/column.
+                let mut vf = String::new();
+                if width % 2 == 1 || height % 2 == 1 {
+                    vf.push_str("pad=ceil(iw/2)*2:ceil(ih/2)*2,");
+                }
+                vf.push_str("scale=out_color_matrix=bt709:out_range=tv,format=yuv420p");
+                push(&["-vf", &vf]);
             }
-            vf.push_str("scale=out_color_matrix=bt709:out_range=tv,format=yuv420p");
-            push(&["-vf", &vf, "-c:v", "libx264", "-crf", &crf.to_string()]);
+            push(&["-c:v", "libx264", "-crf", &crf.to_string()]);
             push(&["-pix_fmt", "yuv420p"]);
             push(&["-colorspace", "bt709", "-color_primaries", "bt709"]);
             push(&["-color_trc", "bt709", "-color_range", "tv"]);
         }
         Container::Vp9 => {
             let fmt = if alpha { "yuva420p" } else { "yuv420p" };
-            let vf = format!("scale=out_color_matrix=bt709:out_range=tv,format={fmt}");
-            push(&["-vf", &vf, "-c:v", "libvpx-vp9", "-pix_fmt", fmt]);
+            if !yuv_in {
+                let vf = format!("scale=out_color_matrix=bt709:out_range=tv,format={fmt}");
+                push(&["-vf", &vf]);
+            }
+            push(&["-c:v", "libvpx-vp9", "-pix_fmt", fmt]);
             push(&["-b:v", "0", "-crf", &crf.to_string()]);
             push(&["-deadline", "good", "-cpu-used", "2", "-row-mt", "1"]);
             push(&["-colorspace", "bt709", "-color_primaries", "bt709"]);
@@ -167,6 +183,8 @@ pub struct Encoder {
     width: u32,
     height: u32,
     alpha: bool,
+    /// Frames go to ffmpeg as yuv420p ([`pipes_yuv`]).
+    yuv: bool,
     on: usize,
     /// Frames written to ffmpeg (holds counted).
     written: usize,
@@ -238,7 +256,12 @@ impl Encoder {
         };
         let temp = TempFile::new(out)?;
         let mut args: Vec<OsString> = Vec::new();
-        let pix_fmt = if alpha { "rgba" } else { "rgb24" };
+        let yuv = pipes_yuv(container, width, height, alpha);
+        let pix_fmt = match (yuv, alpha) {
+            (true, _) => "yuv420p",
+            (false, true) => "rgba",
+            (false, false) => "rgb24",
+        };
         let size = format!("{width}x{height}");
         let rate = format!("{}", opts.fps);
         for a in [
@@ -251,11 +274,16 @@ impl Encoder {
             &size,
             "-framerate",
             &rate,
-            "-i",
-            "pipe:0",
         ] {
             args.push(a.into());
         }
+        if yuv {
+            // What rgba_to_yuv420p_bt709 writes, so that ffmpeg converts nothing.
+            for a in ["-color_range", "tv", "-colorspace", "bt709"] {
+                args.push(a.into());
+            }
+        }
+        args.extend(["-i".into(), "pipe:0".into()]);
         if let Some(audio) = &audio {
             // The audio goes in the same pass: its span is cut from the source, padded with
             // silence when shorter, and `-shortest` ends it with the last video frame.
@@ -290,7 +318,11 @@ impl Encoder {
         args.extend(["-f".into(), muxer.into(), file_arg(temp.path())]);
         let mut process = Process::spawn(&args, true, false)?;
         let stdin = process.take_stdin();
-        let channels = if alpha { 4 } else { 3 };
+        let frame_len = match (yuv, alpha) {
+            (true, _) => super::yuv::yuv420p_len(width, height),
+            (false, true) => width as usize * height as usize * 4,
+            (false, false) => width as usize * height as usize * 3,
+        };
         Ok(Encoder {
             stdin,
             process: Some(process),
@@ -300,9 +332,10 @@ impl Encoder {
             width,
             height,
             alpha,
+            yuv,
             on: opts.on,
             written: 0,
-            buf: Vec::with_capacity(width as usize * height as usize * channels),
+            buf: Vec::with_capacity(frame_len),
         })
     }
 
@@ -335,7 +368,10 @@ impl Encoder {
                 ),
             ));
         }
-        if self.alpha {
+        if self.yuv {
+            let (w, h) = (self.width, self.height);
+            super::yuv::rgba_to_yuv420p_bt709(frame.image.as_raw(), w, h, &mut self.buf);
+        } else if self.alpha {
             self.buf.clear();
             self.buf.extend_from_slice(frame.image.as_raw());
         } else {
@@ -598,6 +634,15 @@ mod tests {
         assert!(a.contains("pad=ceil(iw/2)*2"), "{a}");
         let a = codec_args(Container::H264, 25, 32, 20, false).join(" ");
         assert!(!a.contains("pad="), "{a}");
+        // Even sizes come as yuv420p converted here: ffmpeg gets no conversion filter.
+        assert!(
+            pipes_yuv(Container::H264, 32, 20, false) && !a.contains("-vf"),
+            "{a}"
+        );
+        assert!(!pipes_yuv(Container::H264, 33, 20, false));
+        assert!(pipes_yuv(Container::Vp9, 32, 20, false));
+        assert!(!pipes_yuv(Container::Vp9, 32, 20, true));
+        assert!(!pipes_yuv(Container::Gif, 32, 20, false));
         let v = codec_args(Container::Vp9, 30, 32, 20, true).join(" ");
         assert!(
             v.contains("yuva420p") && v.contains("-auto-alt-ref 0"),

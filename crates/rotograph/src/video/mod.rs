@@ -8,6 +8,7 @@ mod decode;
 mod encode;
 mod probe;
 mod process;
+pub mod yuv;
 
 pub(crate) use decode::check_options as check_extract_options;
 pub use decode::{extract, VideoSource};
@@ -35,6 +36,12 @@ pub struct VideoInfo {
     pub has_alpha: bool,
     /// Video codec name (`h264`, `vp9`...).
     pub codec: String,
+    /// Decoded pixel format (`yuv420p`...), empty when unknown.
+    pub pix_fmt: String,
+    /// YUV matrix tag (`bt709`, `smpte170m`...), when the stream has one.
+    pub color_space: Option<String>,
+    /// Value range tag (`tv` or `pc`), when the stream has one.
+    pub color_range: Option<String>,
 }
 
 /// How frames are taken from a video.

@@ -109,6 +109,13 @@ fn rotation(stream: &Value) -> i64 {
     deg.map_or(0, |d: f64| d.round() as i64)
 }
 
+/// A colour field, `None` when absent or `unknown`.
+fn tag_value(stream: &Value, key: &str) -> Option<String> {
+    str_field(stream, key)
+        .filter(|v| !v.is_empty() && *v != "unknown")
+        .map(str::to_string)
+}
+
 pub(super) fn parse_probe(path: &Path, json: &Value) -> Result<VideoInfo> {
     let streams: &[Value] = json
         .get("streams")
@@ -165,6 +172,9 @@ pub(super) fn parse_probe(path: &Path, json: &Value) -> Result<VideoInfo> {
         codec: str_field(video, "codec_name")
             .unwrap_or("unknown")
             .to_string(),
+        pix_fmt: pix_fmt.to_string(),
+        color_space: tag_value(video, "color_space"),
+        color_range: tag_value(video, "color_range"),
     })
 }
 
@@ -193,6 +203,8 @@ mod tests {
         assert_eq!(info.duration, Some(2.5));
         assert!(info.has_audio && info.has_alpha);
         assert_eq!(info.codec, "vp9");
+        assert_eq!(info.pix_fmt, "yuv420p");
+        assert_eq!(info.color_space, None);
     }
 
     #[test]
