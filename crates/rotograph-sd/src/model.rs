@@ -557,9 +557,16 @@ impl SdModel {
             .map_err(weights_err(&vae_file))?;
 
         let clip_file = weights_file(&dir.join("text_encoder"), &["model.safetensors"])?;
-        let vb = VarBuilder::from_backend(Box::new(mmap(&clip_file)?), DType::F32, device.clone());
-        let text_encoder = ClipTextTransformer::new(vb.pp("text_model"), &config.clip)
-            .map_err(weights_err(&clip_file))?;
+        let clip_st = mmap(&clip_file)?;
+        // transformers < 5 saves CLIPTextModel weights under `text_model.`; transformers 5
+        // saves the same tensors without that prefix. Accept both.
+        let prefixed = clip_st
+            .get("text_model.embeddings.token_embedding.weight")
+            .is_ok();
+        let vb = VarBuilder::from_backend(Box::new(clip_st), DType::F32, device.clone());
+        let vb = if prefixed { vb.pp("text_model") } else { vb };
+        let text_encoder =
+            ClipTextTransformer::new(vb, &config.clip).map_err(weights_err(&clip_file))?;
 
         Ok(SdModel {
             config,
