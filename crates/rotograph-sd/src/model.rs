@@ -22,6 +22,9 @@ use std::path::{Path, PathBuf};
 /// The VAE latent scale of SD1.x, used when `vae/config.json` has no `scaling_factor`.
 pub const SD15_SCALING_FACTOR: f64 = 0.18215;
 
+/// The only UNet `norm_num_groups` the candle blocks implement.
+const CANDLE_UNET_GROUPS: usize = 32;
+
 /// Errors loading or running the model.
 #[derive(Debug, thiserror::Error)]
 pub enum ModelError {
@@ -259,6 +262,19 @@ impl SdConfig {
 fn unet_config(path: &Path, u: &UnetJson) -> Result<UNet2DConditionModelConfig, ModelError> {
     let n = u.block_out_channels.len();
     check_groups(path, &u.block_out_channels, u.norm_num_groups)?;
+    // candle 0.11's DownBlock2D / UpBlock2D build their resnets with 32 groups whatever the
+    // config says, so any other value would silently compute a different model (found by the
+    // diffusers parity test). Every released SD1.x/2.x UNet uses 32.
+    if u.norm_num_groups != CANDLE_UNET_GROUPS {
+        return Err(bad(
+            path,
+            format!(
+                "norm_num_groups {} is not supported: the UNet must use {CANDLE_UNET_GROUPS} \
+                 (as every released SD model does)",
+                u.norm_num_groups
+            ),
+        ));
+    }
     if u.in_channels == 0 || u.out_channels == 0 || u.layers_per_block == 0 {
         return Err(bad(
             path,

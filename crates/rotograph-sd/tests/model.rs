@@ -104,11 +104,16 @@ fn errors_name_the_file() {
     );
 
     // An invalid config.
-    let bad = common::UNET_CONFIG.replace("\"norm_num_groups\": 8", "\"norm_num_groups\": 7");
+    let bad = common::UNET_CONFIG.replace("\"norm_num_groups\": 32", "\"norm_num_groups\": 7");
     std::fs::write(dir.path().join("unet/config.json"), bad).unwrap();
     let err = SdModel::load_diffusers(dir.path(), &Device::Cpu).unwrap_err();
     assert!(matches!(err, ModelError::Config { .. }), "{err}");
     assert!(err.to_string().contains("unet"), "{err}");
+    // Valid for diffusers, but candle's UNet blocks would silently use 32 groups.
+    let bad = common::UNET_CONFIG.replace("\"norm_num_groups\": 32", "\"norm_num_groups\": 8");
+    std::fs::write(dir.path().join("unet/config.json"), bad).unwrap();
+    let err = SdModel::load_diffusers(dir.path(), &Device::Cpu).unwrap_err();
+    assert!(err.to_string().contains("norm_num_groups 8"), "{err}");
 
     // Configs that do not fit together.
     let bad =

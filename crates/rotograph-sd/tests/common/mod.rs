@@ -15,7 +15,7 @@ pub const UNET_CONFIG: &str = r#"{
   "_class_name": "UNet2DConditionModel",
   "in_channels": 4, "out_channels": 4, "sample_size": 8,
   "block_out_channels": [32, 64], "layers_per_block": 1, "attention_head_dim": 8,
-  "cross_attention_dim": 32, "norm_num_groups": 8, "norm_eps": 1e-5,
+  "cross_attention_dim": 32, "norm_num_groups": 32, "norm_eps": 1e-5,
   "down_block_types": ["CrossAttnDownBlock2D", "DownBlock2D"],
   "up_block_types": ["UpBlock2D", "CrossAttnUpBlock2D"],
   "downsample_padding": 1, "flip_sin_to_cos": true, "freq_shift": 0
