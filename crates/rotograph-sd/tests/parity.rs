@@ -1,7 +1,13 @@
 //! Parity with the reference implementation (diffusers / transformers on the CPU): the tiny
 //! random-weight SD1.x model and the expected outputs under `tests/fixtures/parity/sd1/` are
 //! written by `scripts/sd_parity.py` (run by hand; see its docstring for exactly what each
-//! reference is). Every assertion states the max abs error it saw.
+//! reference is). Every assertion states the max abs error it saw; to see the errors of the
+//! passing checks too: `cargo test -p rotograph-sd --test parity -- --nocapture`.
+//!
+//! Measured with the committed fixtures: text encoder 1.3e-6, UNet 5.8e-5 (candle's GEGLU
+//! uses the tanh approximation of GELU, diffusers the exact one: with tanh-GELU in diffusers
+//! the UNet difference is 1.8e-6), VAE encode 2.6e-7, decode 3.8e-6, img2img latent 1.7e-4
+//! (Euler) / 2.0e-4 (Euler a), decoded image 7.6e-5 / 1.2e-4.
 
 use candle_core::{DType, Device, Tensor};
 use rotograph_sd::img2img::{image_to_tensor, tensor_to_image, SdStylizer};
