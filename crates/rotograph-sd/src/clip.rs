@@ -97,10 +97,17 @@ pub struct ClipOutput {
 }
 
 impl ClipText {
-    /// Builds the encoder from `vb` (the root of a transformers checkpoint: `text_model.*`).
+    /// Builds the encoder from `vb` (the root of a transformers checkpoint: `text_model.*`;
+    /// transformers 5 saves the same tensors without the `text_model.` prefix, which loads too).
     pub fn new(vb: VarBuilder, config: &ClipConfig) -> Result<Self> {
         let c = config;
-        let tm = vb.pp("text_model");
+        let tm = if vb.contains_tensor("text_model.embeddings.token_embedding.weight")
+            || !vb.contains_tensor("embeddings.token_embedding.weight")
+        {
+            vb.pp("text_model")
+        } else {
+            vb.clone()
+        };
         let emb = tm.pp("embeddings");
         let token_embedding = emb
             .pp("token_embedding")

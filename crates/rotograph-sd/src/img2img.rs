@@ -71,9 +71,9 @@ impl SdStylizer {
         &self.model
     }
 
-    /// The weighted text conditioning of `prompt`: `[1, 77 * chunks, hidden]` (and SDXL's
-    /// pooled embedding).
-    fn condition(&self, prompt: &str, clip_skip: u32) -> Result<TextCond> {
+    /// The weighted text conditioning of `prompt` (A1111 syntax): `[1, 77 * chunks, hidden]`
+    /// (and SDXL's pooled embedding), from the hidden states `clip_skip` layers from the end.
+    pub fn condition(&self, prompt: &str, clip_skip: u32) -> Result<TextCond> {
         let parsed = parse_prompt_attention(prompt).map_err(|e| setting("prompt", e))?;
         let chunks = Tokenizer::clip().tokenize_weighted(&parsed);
         let skip = clip_skip as usize;
@@ -102,6 +102,36 @@ impl SdStylizer {
         Ok(self
             .model
             .denoised(x, sigma as f64, t, uncond, cond, cfg as f64)?)
+    }
+}
+
+impl SdStylizer {
+    /// The k-diffusion img2img loop from an encoded init latent `[1, C, h, w]`: the latent is
+    /// noised to `sigmas[0]` with the first tensor `noise()` returns (`x = init + n * sigma`),
+    /// then `kind` runs over `sigmas` with classifier-free guidance on the UNet's noise
+    /// prediction (`uncond + cfg * (cond - uncond)`, one batch of 2 when the conditionings
+    /// have the same length). Ancestral samplers take their per-step noise from `noise()` too.
+    /// Returns the final latent (scaled, ready for [`SdModel::decode_latents`]).
+    #[allow(clippy::too_many_arguments)]
+    pub fn sample_latent(
+        &self,
+        kind: SamplerKind,
+        sigmas: &[f32],
+        init_latent: &Tensor,
+        cond: &TextCond,
+        uncond: &TextCond,
+        cfg: f32,
+        noise: &mut dyn FnMut() -> Result<Tensor>,
+    ) -> Result<Tensor> {
+        let first = *sigmas
+            .first()
+            .ok_or_else(|| Error::setting("steps", "the schedule has no sigma"))?;
+        let log_sigmas: Vec<f32> = model_sigmas().iter().map(|s| s.ln()).collect();
+        let n = noise()?;
+        let x = (init_latent + (n * first as f64).map_err(m)?).map_err(m)?;
+        let mut den =
+            |x: &Tensor, sigma: f32| self.denoise(x, sigma, uncond, cond, cfg, &log_sigmas);
+        sample(kind, sigmas, x, &mut den, noise)
     }
 }
 
@@ -185,8 +215,8 @@ fn m(e: candle_core::Error) -> Error {
     ModelError::Candle(e).into()
 }
 
-/// `[1, 3, H, W]` in `[-1, 1]` from the RGB of an image.
-fn image_to_tensor(img: &RgbaImage, dev: &Device) -> Result<Tensor> {
+/// `[1, 3, H, W]` in `[-1, 1]` (`v / 127.5 - 1`) from the RGB of an image.
+pub fn image_to_tensor(img: &RgbaImage, dev: &Device) -> Result<Tensor> {
     let (w, h) = (img.width() as usize, img.height() as usize);
     let mut v = vec![0f32; 3 * w * h];
     for (i, p) in img.pixels().enumerate() {
@@ -197,8 +227,9 @@ fn image_to_tensor(img: &RgbaImage, dev: &Device) -> Result<Tensor> {
     Tensor::from_vec(v, (1, 3, h, w), dev).map_err(m)
 }
 
-/// An RGBA image from `[1, 3, H, W]` in `[-1, 1]` (clamped), alpha 255.
-fn tensor_to_image(t: &Tensor) -> Result<RgbaImage> {
+/// An RGBA image from `[1, 3, H, W]` in `[-1, 1]` (`(v + 1) * 127.5`, clamped and rounded),
+/// alpha 255.
+pub fn tensor_to_image(t: &Tensor) -> Result<RgbaImage> {
     let (_, _, h, w) = t.dims4().map_err(m)?;
     let v = t
         .to_dtype(DType::F32)
@@ -271,7 +302,6 @@ impl Stylizer for SdStylizer {
             // A1111 and diffusers zero SDXL's empty negative prompt (force_zero_negative_prompt).
             uncond = uncond.zeros_like()?;
         }
-        let log_sigmas: Vec<f32> = model_sigmas().iter().map(|s| s.ln()).collect();
 
         let count = (p.batch_size as usize).saturating_mul(p.batch_count as usize);
         let seeds = batch_seeds(request.seed, request.subseed, p.subseed_strength, count);
@@ -286,11 +316,15 @@ impl Stylizer for SdStylizer {
                     .unwrap_or_default();
                 Tensor::from_vec(n, init_latent.dims(), &dev).map_err(m)
             };
-            let noise = next()?;
-            let x = (&init_latent + (noise * sigmas[0] as f64).map_err(m)?).map_err(m)?;
-            let mut den =
-                |x: &Tensor, sigma: f32| self.denoise(x, sigma, &uncond, &cond, p.cfg, &log_sigmas);
-            let x = sample(sampler.kind, &sigmas, x, &mut den, &mut next)?;
+            let x = self.sample_latent(
+                sampler.kind,
+                &sigmas,
+                &init_latent,
+                &cond,
+                &uncond,
+                p.cfg,
+                &mut next,
+            )?;
             let img = tensor_to_image(&self.model.decode_latents(&x)?)?;
             let mut img = if (w, h) == (w0, h0) {
                 img
