@@ -1,11 +1,17 @@
 //! Stable Diffusion img2img for rotograph (issue 3, in progress): the parts that make results
 //! match Automatic1111 — its "NV" seeded noise, prompt syntax and CLIP tokenization, sampler
-//! schedules — and the candle model (UNet, VAE, CLIP text encoder) loaded from a diffusers
-//! folder of any SD1.x size ([`model`]).
+//! schedules — the candle model (UNet, VAE, CLIP text encoder) loaded from a diffusers folder
+//! of any SD1.x size ([`model`]), and the `sd` backend the pipeline and CLI use ([`backend`]).
 
+pub mod backend;
 pub mod img2img;
 pub mod model;
 pub mod noise;
 pub mod prompt;
 pub mod schedule;
+#[cfg(feature = "testing")]
+#[doc(hidden)]
+pub mod testing;
 pub mod tokenizer;
+
+pub use backend::{make_stylizer, SdOptions};

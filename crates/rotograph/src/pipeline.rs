@@ -11,7 +11,7 @@ use crate::frames::{self, FolderOptions, Frame, FrameInfo, FrameSource};
 use crate::progress::{Event, Progress};
 use crate::run::{self, RunFolder};
 use crate::stylize::toon::{Style, Toon};
-use crate::stylize::{apply_mask, Img2ImgParams, Img2ImgRequest, Stylizer};
+use crate::stylize::{apply_mask, binarize_mask, Img2ImgParams, Img2ImgRequest, Stylizer};
 use crate::video::{EncodeOptions, Encoder, ExtractOptions};
 use crossbeam_channel::bounded;
 use image::GrayImage;
@@ -29,8 +29,15 @@ pub struct Settings {
     pub input: Option<PathBuf>,
     /// Output folder (stylize) or video (roto).
     pub output: Option<PathBuf>,
-    /// Backend: `toon` (default) or `none` (frames pass unchanged).
+    /// Backend: `toon` (default), `none` (frames pass unchanged) or `sd` (Stable Diffusion,
+    /// made by the `rotograph-sd` crate).
     pub backend: String,
+    /// Model of the `sd` backend: a model folder, or a hub id (`owner/name`) found in the local
+    /// Hugging Face cache.
+    pub model: Option<String>,
+    /// Content identity of the backend's model, written by the run (see
+    /// [`Stylizer::identity`]); part of every frame's key. A value read from a file is replaced.
+    pub model_identity: Option<String>,
     /// Preset of the toon backend.
     pub style: Style,
     /// Frames stylized at once on CPU backends (0 = one per core).
@@ -55,6 +62,8 @@ impl Default for Settings {
             input: None,
             output: None,
             backend: "toon".into(),
+            model: None,
+            model_identity: None,
             style: Style::Toon,
             jobs: 0,
             mask_dir: None,
@@ -183,6 +192,9 @@ impl Settings {
         struct Key<'a> {
             version: u32,
             backend: &'a str,
+            // Absent for model-free backends, so their keys did not change when it came.
+            #[serde(skip_serializing_if = "Option::is_none")]
+            model: Option<&'a str>,
             style: Style,
             mask_threshold: f32,
             img2img: &'a Img2ImgParams,
@@ -191,6 +203,7 @@ impl Settings {
             // Bump when a backend's output changes for the same settings.
             version: 1,
             backend: &self.backend,
+            model: self.model_identity.as_deref(),
             style: self.style,
             mask_threshold: self.mask_threshold,
             img2img: &self.img2img,
@@ -233,7 +246,12 @@ fn random_seed(salt: u64) -> i64 {
     ]))
 }
 
-/// Creates the stylizer the settings name.
+/// Makes the stylizer a run's settings name; called once per run, after the settings were
+/// validated (so a model is loaded once). [`make_stylizer`] knows the built-in backends; crates
+/// with more (`rotograph_sd::make_stylizer`) wrap it.
+pub type StylizerFactory = dyn Fn(&Settings) -> Result<Box<dyn Stylizer>>;
+
+/// Creates the stylizer the settings name, for the built-in backends (`toon`, `none`).
 pub fn make_stylizer(settings: &Settings) -> Result<Box<dyn Stylizer>> {
     match settings.backend.as_str() {
         "toon" => Ok(Box::new(Toon::new(
@@ -241,6 +259,11 @@ pub fn make_stylizer(settings: &Settings) -> Result<Box<dyn Stylizer>> {
             settings.effective_jobs(),
         ))),
         "none" => Ok(Box::new(crate::stylize::Passthrough)),
+        "sd" => Err(Error::setting(
+            "backend",
+            "the sd backend is not part of this build (it lives in the rotograph-sd crate; \
+             the rotograph binary has it unless built without its `sd` feature)",
+        )),
         other => Err(Error::setting(
             "backend",
             format!("unknown backend `{other}`; available: toon, none"),
@@ -553,6 +576,8 @@ fn process_frame(
         None => None,
     };
     let key = run::frame_key(settings_hash, &frame.image, mask.as_ref());
+    // The backend sees the mask as the pixel keeping below will apply it.
+    let mask = mask.map(|m| binarize_mask(&m, settings.mask_threshold));
     if run.is_done(&info.name, &key) {
         let frame = if want_frame {
             Some(frames::read_frame(&run.dir().join(&info.name))?)
@@ -633,29 +658,44 @@ pub fn open_run(dir: &Path, settings: &mut Settings, stylizer: &dyn Stylizer) ->
     RunFolder::open(dir, &settings.to_toml())
 }
 
-/// The run's settings with its input and output recorded, validated, and its stylizer.
+/// The run's settings with its input and output recorded, validated, and its stylizer (whose
+/// model identity the settings then record).
 fn prepare(
     input: &Path,
     output: &Path,
     settings: &Settings,
+    make: &StylizerFactory,
 ) -> Result<(Settings, Box<dyn Stylizer>)> {
     let mut settings = settings.clone();
     settings.input = Some(input.to_path_buf());
     settings.output = Some(output.to_path_buf());
     settings.validate()?;
-    let stylizer = make_stylizer(&settings)?;
+    let stylizer = make(&settings)?;
+    settings.model_identity = stylizer.identity();
     Ok((settings, stylizer))
 }
 
 /// `rotograph stylize`: stylizes a frame folder or a video (decoded on the fly, nothing left
-/// behind) into the run folder `output`, resuming an earlier run there.
+/// behind) into the run folder `output`, resuming an earlier run there. Built-in backends only;
+/// see [`stylize_with`].
 pub fn stylize(
     input: &Path,
     output: &Path,
     settings: &Settings,
     progress: &dyn Progress,
 ) -> Result<Report> {
-    let (mut settings, stylizer) = prepare(input, output, settings)?;
+    stylize_with(input, output, settings, &make_stylizer, progress)
+}
+
+/// [`stylize`] with the backends `make` knows.
+pub fn stylize_with(
+    input: &Path,
+    output: &Path,
+    settings: &Settings,
+    make: &StylizerFactory,
+    progress: &dyn Progress,
+) -> Result<Report> {
+    let (mut settings, stylizer) = prepare(input, output, settings, make)?;
     let source = frames::open_source(input, &settings.folder_options(), &settings.extract)?;
     check_not_inside(input, output)?;
     let run = open_run(output, &mut settings, stylizer.as_ref())?;
@@ -699,7 +739,7 @@ pub struct RotoReport {
 
 /// `rotograph roto`: extract, stylize and encode with the source audio in one pass. Frames stream
 /// from the decoder through the stylizer into the encoder; the stylized frames stay in `work_dir`
-/// so a re-run resumes.
+/// so a re-run resumes. Built-in backends only; see [`roto_with`].
 pub fn roto(
     input: &Path,
     output: &Path,
@@ -707,8 +747,20 @@ pub fn roto(
     settings: &Settings,
     progress: &dyn Progress,
 ) -> Result<RotoReport> {
+    roto_with(input, output, work_dir, settings, &make_stylizer, progress)
+}
+
+/// [`roto`] with the backends `make` knows.
+pub fn roto_with(
+    input: &Path,
+    output: &Path,
+    work_dir: &Path,
+    settings: &Settings,
+    make: &StylizerFactory,
+    progress: &dyn Progress,
+) -> Result<RotoReport> {
     crate::video::Container::from_path(output)?;
-    let (mut settings, stylizer) = prepare(input, output, settings)?;
+    let (mut settings, stylizer) = prepare(input, output, settings, make)?;
     let exposure = settings
         .encode
         .exposure
