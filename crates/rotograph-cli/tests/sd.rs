@@ -334,3 +334,37 @@ fn sd_bad_models_exit_2_and_say_why() {
     assert!(stderr(&o).contains("--model"), "{}", stderr(&o));
     assert!(!out.join("rotograph.toml").exists(), "nothing was started");
 }
+
+#[test]
+fn sd_roto_streams_into_a_video() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("tiny");
+    rotograph_sd::testing::write_tiny_model(&model);
+    let out = dir.path().join("sd.mp4");
+    let o = run(&[
+        "roto",
+        s(&common::sample_clip()),
+        "-o",
+        s(&out),
+        "--fps",
+        "4",
+        "--max-frames",
+        "3",
+        "--size",
+        "64x64",
+        "--backend",
+        "sd",
+        "--model",
+        s(&model),
+        "--seed",
+        "7",
+        "--steps",
+        "4",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(common::count_frames(&out), 3);
+    let work = dir.path().join("sd.rotograph");
+    assert_eq!(pngs(&work).len(), 3);
+    let toml = fs::read_to_string(work.join("rotograph.toml")).unwrap();
+    assert!(toml.contains("model_identity"), "{toml}");
+}

@@ -98,31 +98,27 @@ impl SdStylizer {
 
     /// The conditioning of `prompt`, from the cache or encoded (and cached).
     fn conditioning(&self, prompt: &str) -> Result<Tensor> {
-        let cache = |f: &mut dyn FnMut(&mut VecDeque<(String, Tensor)>)| {
-            f(&mut self.conditioning.lock().unwrap_or_else(|e| e.into_inner()))
-        };
-        let mut hit = None;
-        cache(&mut |c| {
-            if let Some(i) = c.iter().position(|(p, _)| p == prompt) {
-                let entry = c.remove(i).expect("index is in range");
-                hit = Some(entry.1.clone());
-                c.push_back(entry);
+        let lock = || self.conditioning.lock().unwrap_or_else(|e| e.into_inner());
+        {
+            let mut cache = lock();
+            if let Some(i) = cache.iter().position(|(p, _)| p == prompt) {
+                let entry = cache.remove(i).expect("index is in range");
+                let t = entry.1.clone();
+                cache.push_back(entry);
+                return Ok(t);
             }
-        });
-        if let Some(t) = hit {
-            return Ok(t);
         }
-        // Two threads may encode the same new prompt at once; both get the same tensor.
+        // Encoded outside the lock; two threads may encode the same new prompt at once and
+        // get equal tensors.
         let t = self.encode_prompt(prompt)?;
         self.encodes.fetch_add(1, Ordering::Relaxed);
-        cache(&mut |c| {
-            if !c.iter().any(|(p, _)| p == prompt) {
-                if c.len() >= PROMPT_CACHE_SIZE {
-                    c.pop_front();
-                }
-                c.push_back((prompt.to_string(), t.clone()));
+        let mut cache = lock();
+        if !cache.iter().any(|(p, _)| p == prompt) {
+            if cache.len() >= PROMPT_CACHE_SIZE {
+                cache.pop_front();
             }
-        });
+            cache.push_back((prompt.to_string(), t.clone()));
+        }
         Ok(t)
     }
 
