@@ -1098,6 +1098,64 @@ mod tests {
         assert_eq!(err.exit_code(), 2);
     }
 
+    /// A backend with a model identity: recorded by the run and part of the frame keys.
+    struct WithModel(&'static str);
+    impl Stylizer for WithModel {
+        fn name(&self) -> &str {
+            "with-model"
+        }
+        fn identity(&self) -> Option<String> {
+            Some(self.0.into())
+        }
+        fn stylize(&self, r: &Img2ImgRequest<'_>) -> Result<Vec<RgbaImage>> {
+            Ok(vec![r.init.clone()])
+        }
+    }
+
+    #[test]
+    fn model_identity_is_recorded_and_keys_the_frames() {
+        let frames = tempfile::tempdir().unwrap();
+        for (i, img) in clip(3).iter().enumerate() {
+            img.save(frames.path().join(format!("{:05}.png", i + 1)))
+                .unwrap();
+        }
+        let out = tempfile::tempdir().unwrap();
+        let s = settings(1);
+        let go = |id: &'static str| {
+            let make =
+                move |_: &Settings| -> Result<Box<dyn Stylizer>> { Ok(Box::new(WithModel(id))) };
+            stylize_with(frames.path(), out.path(), &s, &make, &NoProgress).unwrap()
+        };
+        assert_eq!(go("model-a").rendered, 3);
+        let saved = Settings::load(&out.path().join(run::SETTINGS_NAME)).unwrap();
+        assert_eq!(saved.model_identity.as_deref(), Some("model-a"));
+        assert_eq!(go("model-a").skipped, 3, "same model: nothing to do");
+        assert_eq!(go("model-b").rendered, 3, "another model re-renders");
+        // Without an identity the key is as before identities existed.
+        let mut none = s.clone();
+        none.model_identity = None;
+        let mut some = s.clone();
+        some.model_identity = Some("x".into());
+        assert_ne!(none.render_hash(), some.render_hash());
+    }
+
+    #[test]
+    fn masks_reach_the_backend_binarized_at_the_threshold() {
+        let m = GrayImage::from_raw(4, 1, vec![0, 100, 128, 255]).unwrap();
+        assert_eq!(binarize_mask(&m, 0.5).into_raw(), vec![0, 0, 255, 255]);
+        assert_eq!(binarize_mask(&m, 0.0).into_raw(), vec![0, 255, 255, 255]);
+        assert_eq!(binarize_mask(&m, 1.0).into_raw(), vec![0, 0, 0, 255]);
+        // apply_mask with the binarized mask keeps exactly what it keeps with the raw one.
+        let init = RgbaImage::from_pixel(4, 1, Rgba([1, 2, 3, 255]));
+        for t in [0.0, 0.3, 0.5, 1.0] {
+            let mut a = RgbaImage::from_pixel(4, 1, Rgba([9, 9, 9, 255]));
+            let mut b = a.clone();
+            apply_mask(&mut a, &init, &m, t);
+            apply_mask(&mut b, &init, &binarize_mask(&m, t), t);
+            assert_eq!(a, b, "threshold {t}");
+        }
+    }
+
     #[test]
     fn settings_round_trip_through_toml() {
         let mut s = settings(2);
