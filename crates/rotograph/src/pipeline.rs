@@ -375,12 +375,15 @@ pub fn stylize_source(
         .min(stylizer.max_parallel_frames())
         .max(1);
     let want_frames = sink.is_some();
-    let ignored: Vec<&str> = settings
+    let mut ignored: Vec<&str> = settings
         .img2img
         .changed_fields()
         .into_iter()
         .filter(|f| stylizer.ignored_fields().contains(f))
         .collect();
+    if settings.model.is_some() && stylizer.identity().is_none() {
+        ignored.push("model");
+    }
     if !ignored.is_empty() {
         progress.event(Event::Warning {
             message: format!(
@@ -1137,6 +1140,39 @@ mod tests {
         let mut some = s.clone();
         some.model_identity = Some("x".into());
         assert_ne!(none.render_hash(), some.render_hash());
+    }
+
+    struct Warnings(Mutex<Vec<String>>);
+    impl Progress for Warnings {
+        fn event(&self, e: Event) {
+            if let Event::Warning { message } = e {
+                self.0.lock().unwrap().push(message);
+            }
+        }
+    }
+
+    #[test]
+    fn a_model_given_to_a_model_free_backend_is_reported() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = settings(1);
+        s.model = Some("models/sd15".into());
+        let st = Invert::new();
+        let run = open_run(dir.path(), &mut s, &st).unwrap();
+        let w = Warnings(Mutex::new(Vec::new()));
+        stylize_source(source(1), &run, &s, &st, &w, None).unwrap();
+        let w = w.0.into_inner().unwrap();
+        assert!(
+            w.iter()
+                .any(|m| m.contains("ignores") && m.contains("model")),
+            "{w:?}"
+        );
+        // A backend with a model does not warn.
+        let w2 = Warnings(Mutex::new(Vec::new()));
+        let m = WithModel("m");
+        let dir = tempfile::tempdir().unwrap();
+        let run = open_run(dir.path(), &mut s, &m).unwrap();
+        stylize_source(source(1), &run, &s, &m, &w2, None).unwrap();
+        assert!(w2.0.into_inner().unwrap().is_empty());
     }
 
     #[test]
