@@ -190,3 +190,29 @@ fn sliced_attention_matches_full_attention() {
     let d = (a - b).unwrap().abs().unwrap().max_all().unwrap();
     assert!(d.to_scalar::<f32>().unwrap() < 1e-5);
 }
+
+/// Large files are fingerprinted by their size, head and spread samples: a changed header,
+/// sample or length changes the identity, and the result does not depend on the file's name.
+#[test]
+fn large_weight_files_are_sampled() {
+    let dir = tempfile::tempdir().unwrap();
+    let len = 10 << 20;
+    let bytes: Vec<u8> = (0..len).map(|i| (i * 7 % 251) as u8).collect();
+    let id = |name: &str, b: &[u8]| {
+        let p = dir.path().join(name);
+        std::fs::write(&p, b).unwrap();
+        model_fingerprint(&ModelSource::SingleFile(p)).unwrap()
+    };
+    let base = id("a.safetensors", &bytes);
+    assert_eq!(id("b.safetensors", &bytes), base);
+    let mut head = bytes.clone();
+    head[1000] ^= 1;
+    assert_ne!(id("c.safetensors", &head), base);
+    // The last sample ends at the end of the file.
+    let mut tail = bytes.clone();
+    tail[len - 1] ^= 1;
+    assert_ne!(id("d.safetensors", &tail), base);
+    let mut longer = bytes.clone();
+    longer.push(0);
+    assert_ne!(id("e.safetensors", &longer), base);
+}
