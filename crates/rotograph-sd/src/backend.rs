@@ -4,7 +4,7 @@
 //! ([`model_fingerprint`]), and [`make_stylizer`], the factory the CLI hands to
 //! `rotograph::pipeline::stylize_with`.
 
-use crate::img2img::SdStylizer;
+use crate::img2img::{SdStylizer, SPLIT_CFG_LATENT_AREA};
 use crate::model::SdModel;
 use candle_core::Device;
 use rotograph::pipeline::Settings;
@@ -22,6 +22,9 @@ pub struct SdOptions {
     /// The UNet's attention slice (batch × head rows per attention matmul); `None` computes
     /// each attention in one piece.
     pub attention_slice: Option<usize>,
+    /// The latent area (`h × w`) from which the two halves of classifier-free guidance run one
+    /// after the other instead of as one batch of 2 (see [`SPLIT_CFG_LATENT_AREA`]).
+    pub batch_cfg_below: usize,
 }
 
 impl SdOptions {
@@ -30,6 +33,7 @@ impl SdOptions {
         SdOptions {
             model: model.into(),
             attention_slice: None,
+            batch_cfg_below: SPLIT_CFG_LATENT_AREA,
         }
     }
 
@@ -246,7 +250,9 @@ pub fn load(options: &SdOptions) -> Result<SdStylizer> {
             ))
         }
     };
-    Ok(SdStylizer::new(model).with_identity(identity))
+    Ok(SdStylizer::new(model)
+        .with_identity(identity)
+        .with_batch_cfg_below(options.batch_cfg_below))
 }
 
 /// The pipeline's stylizer factory with the `sd` backend added: `backend = "sd"` loads the

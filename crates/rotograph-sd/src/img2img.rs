@@ -27,6 +27,11 @@ use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
+/// The latent area (`h × w`) from which [`SdStylizer`] runs the two halves of classifier-free
+/// guidance one after the other instead of as one batch of 2 by default: 64 × 64, a 512 × 512
+/// image, where the batch-2 attention scores alone take 1 GiB per tensor (BENCHMARKS.md).
+pub const SPLIT_CFG_LATENT_AREA: usize = 64 * 64;
+
 /// Prompts whose conditioning [`SdStylizer`] keeps (a prompt and a negative prompt per run,
 /// with room for prompt schedules that alternate between a few).
 pub const PROMPT_CACHE_SIZE: usize = 16;
@@ -39,6 +44,7 @@ pub struct SdStylizer {
     /// Most recently used last.
     conditioning: Mutex<VecDeque<(String, Tensor)>>,
     encodes: AtomicUsize,
+    batch_cfg_below: usize,
 }
 
 fn setting(name: &str, e: impl std::fmt::Display) -> Error {
@@ -68,7 +74,16 @@ impl SdStylizer {
             identity: None,
             conditioning: Mutex::new(VecDeque::new()),
             encodes: AtomicUsize::new(0),
+            batch_cfg_below: SPLIT_CFG_LATENT_AREA,
         }
+    }
+
+    /// Runs the two halves of classifier-free guidance as one batch-2 UNet evaluation only
+    /// below this latent area (`h × w`), and one after the other from it (less peak memory,
+    /// about the same work). `usize::MAX` always batches; 0 never does.
+    pub fn with_batch_cfg_below(mut self, latent_area: usize) -> Self {
+        self.batch_cfg_below = latent_area;
+        self
     }
 
     /// The stylizer with the content identity of its model (see [`Stylizer::identity`]).
@@ -158,7 +173,8 @@ impl SdStylizer {
         cond: &Tensor,
         cfg: f32,
     ) -> Result<Tensor> {
-        let (eps_u, eps_c) = if uncond.dims() == cond.dims() {
+        let (_, _, h, w) = xin.dims4().map_err(m)?;
+        let (eps_u, eps_c) = if uncond.dims() == cond.dims() && h * w < self.batch_cfg_below {
             let xs = Tensor::cat(&[xin, xin], 0).map_err(m)?;
             let ctx = Tensor::cat(&[uncond, cond], 0).map_err(m)?;
             let eps = self.model.unet(&xs, t, &ctx)?;
