@@ -255,6 +255,8 @@ pub enum BackendArg {
     Toon,
     /// Frames pass unchanged (re-timing, resizing, holds).
     None,
+    /// Stable Diffusion img2img (needs --model).
+    Sd,
 }
 
 /// Presets of the toon backend.
@@ -299,6 +301,10 @@ pub struct Img2ImgArgs {
     /// Preset of the toon backend [default: toon].
     #[arg(long, value_enum)]
     pub style: Option<StyleArg>,
+    /// Model of the sd backend: a diffusers folder, or a hub id (owner/name) already in the
+    /// local Hugging Face cache (nothing is downloaded).
+    #[arg(long, value_name = "PATH|ID")]
+    pub model: Option<String>,
     /// Prompt.
     #[arg(long)]
     pub prompt: Option<String>,
@@ -370,7 +376,11 @@ impl CommonArgs {
             s.backend = match b {
                 BackendArg::Toon => "toon".into(),
                 BackendArg::None => "none".into(),
+                BackendArg::Sd => "sd".into(),
             };
+        }
+        if a.model.is_some() {
+            s.model = a.model.clone();
         }
         set(&mut s.style, a.style.map(Style::from));
         let p = &mut s.img2img;

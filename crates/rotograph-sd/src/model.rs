@@ -479,7 +479,18 @@ impl SdModel {
     /// `unet/diffusion_pytorch_model.safetensors`, `vae/diffusion_pytorch_model.safetensors`,
     /// `text_encoder/model.safetensors`. Errors name the missing or invalid file.
     pub fn load_diffusers(dir: &Path, device: &Device) -> Result<SdModel, ModelError> {
-        let config = SdConfig::read_diffusers(dir)?;
+        Self::load_diffusers_with(dir, device, None)
+    }
+
+    /// As [`SdModel::load_diffusers`], with the UNet's `sliced_attention_size` set to
+    /// `attention_slice` (attention computed that many batch × head rows at a time).
+    pub fn load_diffusers_with(
+        dir: &Path,
+        device: &Device,
+        attention_slice: Option<usize>,
+    ) -> Result<SdModel, ModelError> {
+        let mut config = SdConfig::read_diffusers(dir)?;
+        config.unet.sliced_attention_size = attention_slice;
         let st_names = ["diffusion_pytorch_model.safetensors"];
         let unet_file = weights_file(&dir.join("unet"), &st_names)?;
         let unet = mmap(&unet_file)?;

@@ -1,0 +1,265 @@
+//! The `sd` backend as the pipeline sees it: [`SdOptions`] (what to load), where a `--model`
+//! value points ([`resolve_model`]: a folder, or a hub id found in the local Hugging Face
+//! cache — never the network), the model's content identity for resume keys
+//! ([`model_fingerprint`]), and [`make_stylizer`], the factory the CLI hands to
+//! `rotograph::pipeline::stylize_with`.
+
+use crate::img2img::{SdStylizer, SPLIT_CFG_LATENT_AREA};
+use crate::model::SdModel;
+use candle_core::Device;
+use rotograph::pipeline::Settings;
+use rotograph::stylize::Stylizer;
+use rotograph::{Error, Result};
+use std::io::{Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+
+/// What the `sd` backend loads, and how.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SdOptions {
+    /// `--model`: a diffusers folder, or a hub id (`owner/name`) in the local Hugging Face
+    /// cache.
+    pub model: String,
+    /// The UNet's attention slice (batch × head rows per attention matmul); `None` computes
+    /// each attention in one piece.
+    pub attention_slice: Option<usize>,
+    /// The latent area (`h × w`) from which the two halves of classifier-free guidance run one
+    /// after the other instead of as one batch of 2 (see [`SPLIT_CFG_LATENT_AREA`]).
+    pub batch_cfg_below: usize,
+}
+
+impl SdOptions {
+    /// Options for `model` with the defaults.
+    pub fn new(model: impl Into<String>) -> Self {
+        SdOptions {
+            model: model.into(),
+            attention_slice: None,
+            batch_cfg_below: SPLIT_CFG_LATENT_AREA,
+        }
+    }
+
+    /// The options a run's settings ask for; errors when the settings name no model.
+    pub fn from_settings(settings: &Settings) -> Result<Self> {
+        let model = settings.model.as_deref().ok_or_else(|| {
+            Error::setting(
+                "model",
+                "the sd backend needs a model: --model FOLDER (a diffusers folder) or a hub id \
+                 already in the local Hugging Face cache",
+            )
+        })?;
+        Ok(SdOptions::new(model))
+    }
+}
+
+/// Where a `--model` value points.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ModelSource {
+    /// A diffusers folder (`unet/`, `vae/`, `text_encoder/` with their `config.json`).
+    Diffusers(PathBuf),
+    /// A single checkpoint file (`.safetensors`, `.ckpt`): recognised, not loaded yet.
+    SingleFile(PathBuf),
+}
+
+impl ModelSource {
+    /// The folder or file.
+    pub fn path(&self) -> &Path {
+        match self {
+            ModelSource::Diffusers(p) | ModelSource::SingleFile(p) => p,
+        }
+    }
+}
+
+/// Whether `spec` has the shape of a Hugging Face hub id: `owner/name`, each part of ASCII
+/// letters, digits, `-`, `_` and `.`, not starting with `.`.
+pub fn is_hub_id(spec: &str) -> bool {
+    let ok = |part: &str| {
+        !part.is_empty()
+            && !part.starts_with('.')
+            && part
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+    };
+    matches!(spec.split_once('/'), Some((owner, name)) if ok(owner) && ok(name))
+}
+
+/// The Hugging Face hub cache folder as `huggingface_hub` finds it: `$HF_HUB_CACHE`, else
+/// `$HF_HOME/hub`, else `$XDG_CACHE_HOME/huggingface/hub`, else `~/.cache/huggingface/hub`.
+pub fn hf_hub_cache() -> Option<PathBuf> {
+    let var = |k: &str| {
+        std::env::var_os(k)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    };
+    var("HF_HUB_CACHE")
+        .or_else(|| var("HUGGINGFACE_HUB_CACHE"))
+        .or_else(|| var("HF_HOME").map(|h| h.join("hub")))
+        .or_else(|| var("XDG_CACHE_HOME").map(|c| c.join("huggingface").join("hub")))
+        .or_else(|| var("HOME").map(|h| h.join(".cache").join("huggingface").join("hub")))
+}
+
+/// The snapshot folder of hub model `id` in the cache `cache`: the one `refs/main` names, else
+/// the only (or, deterministically, the last by name) folder under `snapshots/`.
+fn cached_snapshot(cache: &Path, id: &str) -> Option<PathBuf> {
+    let repo = cache.join(format!("models--{}", id.replace('/', "--")));
+    let snapshots = repo.join("snapshots");
+    if let Ok(commit) = std::fs::read_to_string(repo.join("refs").join("main")) {
+        let p = snapshots.join(commit.trim());
+        if p.is_dir() {
+            return Some(p);
+        }
+    }
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(&snapshots)
+        .ok()?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.is_dir())
+        .collect();
+    dirs.sort();
+    dirs.pop()
+}
+
+/// Resolves a `--model` value: an existing folder or file, or a hub id found in the local
+/// Hugging Face cache ([`hf_hub_cache`]). Nothing is downloaded: a hub id that is not cached is
+/// an error that says how to get it. Errors name the value (exit code 2).
+pub fn resolve_model(spec: &str) -> Result<ModelSource> {
+    let path = Path::new(spec);
+    let local = if path.is_dir() || path.is_file() {
+        Some(path.to_path_buf())
+    } else if is_hub_id(spec) {
+        match hf_hub_cache().and_then(|c| cached_snapshot(&c, spec)) {
+            Some(p) => Some(p),
+            None => {
+                let place = hf_hub_cache()
+                    .map(|c| format!(" (looked in {})", c.display()))
+                    .unwrap_or_default();
+                return Err(Error::bad_input(
+                    path,
+                    format!(
+                        "no such model folder or file, and hub id `{spec}` is not in the local \
+                         Hugging Face cache{place}; rotograph never downloads: fetch it first \
+                         (`huggingface-cli download {spec}`) or pass a local model folder"
+                    ),
+                ));
+            }
+        }
+    } else {
+        None
+    };
+    let Some(p) = local else {
+        return Err(Error::bad_input(
+            path,
+            "no such model folder or file; give a diffusers folder (with unet/, vae/ and \
+             text_encoder/) or a hub id already in the local Hugging Face cache",
+        ));
+    };
+    if p.is_file() {
+        Ok(ModelSource::SingleFile(p))
+    } else if p.join("unet").join("config.json").is_file() {
+        Ok(ModelSource::Diffusers(p))
+    } else {
+        Err(Error::bad_input(
+            &p,
+            "not a diffusers model folder (no unet/config.json); give a folder with unet/, \
+             vae/ and text_encoder/",
+        ))
+    }
+}
+
+/// The files of a diffusers folder the loader reads (configs, then weights), relative to it.
+pub const DIFFUSERS_FILES: &[&str] = &[
+    "unet/config.json",
+    "vae/config.json",
+    "text_encoder/config.json",
+    "unet/diffusion_pytorch_model.safetensors",
+    "vae/diffusion_pytorch_model.safetensors",
+    "text_encoder/model.safetensors",
+];
+
+/// Files up to this size are hashed whole.
+const WHOLE_FILE_LIMIT: u64 = 4 << 20;
+/// Samples taken from a larger file (besides its first [`HEAD_BYTES`]).
+const SAMPLES: u64 = 64;
+/// Bytes per sample.
+const SAMPLE_BYTES: usize = 64 << 10;
+/// Leading bytes hashed of a large file (a safetensors header: tensor names, shapes, offsets).
+const HEAD_BYTES: usize = 1 << 20;
+
+/// Hashes one file into `h`: its size, then all of it when small, else its first MiB and 64
+/// evenly spaced 64 KiB samples (the last ending at the file's end).
+fn hash_file(h: &mut blake3::Hasher, path: &Path) -> Result<()> {
+    let mut f = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    let len = f.metadata().map_err(|e| Error::io(path, e))?.len();
+    h.update(&len.to_le_bytes());
+    if len <= WHOLE_FILE_LIMIT {
+        let mut buf = Vec::with_capacity(len as usize);
+        f.read_to_end(&mut buf).map_err(|e| Error::io(path, e))?;
+        h.update(&buf);
+        return Ok(());
+    }
+    let mut buf = vec![0u8; HEAD_BYTES];
+    f.read_exact(&mut buf).map_err(|e| Error::io(path, e))?;
+    h.update(&buf);
+    buf.truncate(SAMPLE_BYTES);
+    let span = len - SAMPLE_BYTES as u64;
+    for i in 0..SAMPLES {
+        let at = span * (i + 1) / SAMPLES;
+        f.seek(SeekFrom::Start(at))
+            .and_then(|_| f.read_exact(&mut buf))
+            .map_err(|e| Error::io(path, e))?;
+        h.update(&buf);
+    }
+    Ok(())
+}
+
+/// The content identity of a model: blake3 over the files the loader reads (each named by its
+/// relative path, with its size; small files whole, weights by their header and 64 spread
+/// samples — about 5 MB read per file, so a 4 GB checkpoint costs milliseconds). A retrained or
+/// replaced model changes it; copying or moving the model does not.
+pub fn model_fingerprint(source: &ModelSource) -> Result<String> {
+    let mut h = blake3::Hasher::new();
+    match source {
+        ModelSource::Diffusers(dir) => {
+            h.update(b"diffusers\0");
+            for rel in DIFFUSERS_FILES {
+                let p = dir.join(rel);
+                if p.is_file() {
+                    h.update(rel.as_bytes());
+                    h.update(b"\0");
+                    hash_file(&mut h, &p)?;
+                }
+            }
+        }
+        ModelSource::SingleFile(p) => {
+            h.update(b"file\0");
+            hash_file(&mut h, p)?;
+        }
+    }
+    Ok(format!("blake3:{}", &h.finalize().to_hex()[..32]))
+}
+
+/// Loads the model `options` name on the CPU, once: the stylizer carries the model's identity.
+pub fn load(options: &SdOptions) -> Result<SdStylizer> {
+    let source = resolve_model(&options.model)?;
+    let identity = model_fingerprint(&source)?;
+    let model = match &source {
+        ModelSource::Diffusers(dir) => {
+            SdModel::load_diffusers_with(dir, &Device::Cpu, options.attention_slice)?
+        }
+        ModelSource::SingleFile(p) => {
+            return Err(Error::bad_input(
+                p,
+                "single-file checkpoints are not supported yet; give a diffusers folder",
+            ))
+        }
+    };
+    Ok(SdStylizer::new(model)
+        .with_identity(identity)
+        .with_batch_cfg_below(options.batch_cfg_below))
+}
+
+/// The pipeline's stylizer factory with the `sd` backend added: `backend = "sd"` loads the
+/// settings' model (once per run); other backends come from `rotograph::pipeline::make_stylizer`.
+pub fn make_stylizer(settings: &Settings) -> Result<Box<dyn Stylizer>> {
+    if settings.backend != "sd" {
+        return rotograph::pipeline::make_stylizer(settings);
+    }
+    Ok(Box::new(load(&SdOptions::from_settings(settings)?)?))
+}
