@@ -368,3 +368,72 @@ fn sd_roto_streams_into_a_video() {
     let toml = fs::read_to_string(work.join("rotograph.toml")).unwrap();
     assert!(toml.contains("model_identity"), "{toml}");
 }
+
+/// A single-file checkpoint renders exactly as the diffusers folder it was written from;
+/// `--vae taesd` takes the `taesd/` folder beside it, is recorded and re-keys the frames, and
+/// `--prediction` is recorded (a v-prediction request is refused: the samplers take noise).
+#[test]
+fn sd_single_file_vae_and_prediction() {
+    use rotograph_sd::testing;
+    let f = fixture(2, None);
+    // The single-file conventions (GroupNorm 32, 64-wide text heads) in both layouts.
+    let folder = f.out("tiny-sf");
+    let [u, v, c] = testing::single_file_configs();
+    testing::write_model_with(&folder, [&u, &v, &c], [1, 2, 3]);
+    let file = f.out("tiny.safetensors");
+    testing::ldm::write_single_file(&folder, &file);
+
+    let with = |out: &Path, model: &Path, extra: &[&str]| {
+        let mut args = vec!["--model", s(model)];
+        args.extend_from_slice(extra);
+        f.stylize(out, &args)
+    };
+    let from_folder = f.out("from-folder");
+    assert_eq!(counts(&with(&from_folder, &folder, &[])), (2, 0));
+    let from_file = f.out("from-file");
+    assert_eq!(
+        counts(&with(&from_file, &file, &["--prediction", "epsilon"])),
+        (2, 0)
+    );
+    same_files(&from_folder, &from_file);
+    let toml = fs::read_to_string(from_file.join("rotograph.toml")).unwrap();
+    assert!(toml.contains("prediction = \"epsilon\""), "{toml}");
+    let plain_identity = |dir: &Path| {
+        let t = fs::read_to_string(dir.join("rotograph.toml")).unwrap();
+        rotograph::pipeline::Settings::from_toml(&t, Path::new("rotograph.toml"))
+            .unwrap()
+            .model_identity
+            .expect("identity recorded")
+    };
+    let file_identity = plain_identity(&from_file);
+
+    // --vae taesd without the weights: exit code and a message that says where to put them.
+    let tiny_vae = f.out("with-taesd");
+    let o = with(&tiny_vae, &file, &["--vae", "taesd"]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("taesd"), "{}", stderr(&o));
+
+    testing::taesd::write_diffusers(&f.out("taesd"));
+    assert_eq!(counts(&with(&tiny_vae, &file, &["--vae", "taesd"])), (2, 0));
+    let toml = fs::read_to_string(tiny_vae.join("rotograph.toml")).unwrap();
+    assert!(toml.contains("vae = \"taesd\""), "{toml}");
+    assert_ne!(
+        plain_identity(&tiny_vae),
+        file_identity,
+        "the VAE keys the frames"
+    );
+    let differs = pngs(&tiny_vae)
+        .iter()
+        .zip(pngs(&from_file))
+        .any(|(a, b)| fs::read(a).unwrap() != fs::read(b).unwrap());
+    assert!(differs, "TAESD decodes differently from the model's VAE");
+    // Same settings: resumed; back to the model's VAE in the same folder: re-rendered.
+    assert_eq!(counts(&with(&tiny_vae, &file, &["--vae", "taesd"])), (0, 2));
+    assert_eq!(counts(&with(&tiny_vae, &file, &["--vae", "model"])), (2, 0));
+    same_files(&from_file, &tiny_vae);
+
+    // A v-prediction request is a settings error (exit 2) naming the setting.
+    let o = with(&f.out("v"), &file, &["--prediction", "v"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("prediction"), "{}", stderr(&o));
+}

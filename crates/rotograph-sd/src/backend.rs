@@ -1,11 +1,13 @@
 //! The `sd` backend as the pipeline sees it: [`SdOptions`] (what to load), where a `--model`
-//! value points ([`resolve_model`]: a folder, or a hub id found in the local Hugging Face
-//! cache — never the network), the model's content identity for resume keys
-//! ([`model_fingerprint`]), and [`make_stylizer`], the factory the CLI hands to
+//! value points ([`resolve_model`]: a folder or checkpoint file, or a hub id found in the local
+//! Hugging Face cache — never the network), the content identity of the model and its VAE for
+//! resume keys ([`model_fingerprint`], [`model_identity`]), [`load`] (through the crate's one
+//! loader, [`crate::load::load`]) and [`make_stylizer`], the factory the CLI hands to
 //! `rotograph::pipeline::stylize_with`.
 
 use crate::img2img::{SdStylizer, SPLIT_CFG_LATENT_AREA};
-use crate::model::SdModel;
+use crate::load::{LoadOptions, Prediction, VaeChoice};
+use crate::single_file::Arch;
 use candle_core::Device;
 use rotograph::pipeline::Settings;
 use rotograph::stylize::Stylizer;
@@ -16,9 +18,13 @@ use std::path::{Path, PathBuf};
 /// What the `sd` backend loads, and how.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SdOptions {
-    /// `--model`: a diffusers folder, or a hub id (`owner/name`) in the local Hugging Face
-    /// cache.
+    /// `--model`: a diffusers folder, a single-file checkpoint (`.safetensors`, `.ckpt`), or a
+    /// hub id (`owner/name`) in the local Hugging Face cache.
     pub model: String,
+    /// `--vae`: the model's own autoencoder, a VAE file or folder, or TAESD.
+    pub vae: VaeChoice,
+    /// `--prediction`: what the UNet predicts (`auto` decides from the model).
+    pub prediction: Prediction,
     /// The UNet's attention slice (batch × head rows per attention matmul); `None` computes
     /// each attention in one piece.
     pub attention_slice: Option<usize>,
@@ -32,21 +38,39 @@ impl SdOptions {
     pub fn new(model: impl Into<String>) -> Self {
         SdOptions {
             model: model.into(),
+            vae: VaeChoice::Model,
+            prediction: Prediction::Auto,
             attention_slice: None,
             batch_cfg_below: SPLIT_CFG_LATENT_AREA,
         }
     }
 
-    /// The options a run's settings ask for; errors when the settings name no model.
+    /// The options a run's settings ask for (`model`, `vae`, `prediction`); errors when the
+    /// settings name no model or an unknown prediction type.
     pub fn from_settings(settings: &Settings) -> Result<Self> {
         let model = settings.model.as_deref().ok_or_else(|| {
             Error::setting(
                 "model",
-                "the sd backend needs a model: --model FOLDER (a diffusers folder) or a hub id \
-                 already in the local Hugging Face cache",
+                "the sd backend needs a model: --model PATH (a diffusers folder or a \
+                 .safetensors/.ckpt checkpoint) or a hub id already in the local Hugging Face \
+                 cache",
             )
         })?;
-        Ok(SdOptions::new(model))
+        let prediction = match settings.prediction.as_deref() {
+            None => Prediction::Auto,
+            Some(p) => p
+                .parse()
+                .map_err(|e: String| Error::setting("prediction", e))?,
+        };
+        Ok(SdOptions {
+            vae: settings
+                .vae
+                .as_deref()
+                .map(VaeChoice::parse)
+                .unwrap_or_default(),
+            prediction,
+            ..SdOptions::new(model)
+        })
     }
 }
 
@@ -55,7 +79,7 @@ impl SdOptions {
 pub enum ModelSource {
     /// A diffusers folder (`unet/`, `vae/`, `text_encoder/` with their `config.json`).
     Diffusers(PathBuf),
-    /// A single checkpoint file (`.safetensors`, `.ckpt`): recognised, not loaded yet.
+    /// A single checkpoint file (`.safetensors`, `.ckpt`) in the original LDM layout.
     SingleFile(PathBuf),
 }
 
@@ -147,7 +171,8 @@ pub fn resolve_model(spec: &str) -> Result<ModelSource> {
         return Err(Error::bad_input(
             path,
             "no such model folder or file; give a diffusers folder (with unet/, vae/ and \
-             text_encoder/) or a hub id already in the local Hugging Face cache",
+             text_encoder/), a .safetensors/.ckpt checkpoint or a hub id already in the local \
+             Hugging Face cache",
         ));
     };
     if p.is_file() {
@@ -158,7 +183,7 @@ pub fn resolve_model(spec: &str) -> Result<ModelSource> {
         Err(Error::bad_input(
             &p,
             "not a diffusers model folder (no unet/config.json); give a folder with unet/, \
-             vae/ and text_encoder/",
+             vae/ and text_encoder/, or a .safetensors/.ckpt checkpoint",
         ))
     }
 }
@@ -235,22 +260,103 @@ pub fn model_fingerprint(source: &ModelSource) -> Result<String> {
     Ok(format!("blake3:{}", &h.finalize().to_hex()[..32]))
 }
 
-/// Loads the model `options` name on the CPU, once: the stylizer carries the model's identity.
+/// Hashes the weight and config files directly in `dir` (`.json`, `.safetensors`, `.ckpt`,
+/// `.pt`, `.pth`), in name order, each with its name: a VAE or TAESD folder. A model folder
+/// given as a VAE lends its `vae/`, as the loader does.
+fn hash_folder(h: &mut blake3::Hasher, dir: &Path) -> Result<()> {
+    let sub = dir.join("vae");
+    let dir = if sub.join("config.json").is_file() {
+        sub
+    } else {
+        dir.to_path_buf()
+    };
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .map_err(|e| Error::io(&dir, e))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            p.is_file()
+                && p.extension().and_then(|e| e.to_str()).is_some_and(|e| {
+                    ["json", "safetensors", "ckpt", "pt", "pth"]
+                        .contains(&e.to_ascii_lowercase().as_str())
+                })
+        })
+        .collect();
+    files.sort();
+    for p in files {
+        h.update(p.file_name().unwrap_or_default().as_encoded_bytes());
+        h.update(b"\0");
+        hash_file(h, &p)?;
+    }
+    Ok(())
+}
+
+/// The content identity of a loaded model as the frames depend on it: the model's
+/// [`model_fingerprint`], and — only when they differ from the defaults, so a plain model's
+/// identity is its fingerprint — the replacement autoencoder's files (a VAE file, a VAE or
+/// TAESD folder; `taesd` is found as the loader finds it, from the model's path and family
+/// `arch`) and a resolved prediction type other than noise.
+pub fn model_identity(
+    source: &ModelSource,
+    vae: &VaeChoice,
+    arch: Arch,
+    prediction: Prediction,
+) -> Result<String> {
+    let model = model_fingerprint(source)?;
+    if *vae == VaeChoice::Model && prediction != Prediction::V {
+        return Ok(model);
+    }
+    let mut h = blake3::Hasher::new();
+    h.update(model.as_bytes());
+    match vae {
+        VaeChoice::Model => {}
+        VaeChoice::File(p) if p.is_dir() => {
+            h.update(b"\0vae-folder\0");
+            hash_folder(&mut h, p)?;
+        }
+        VaeChoice::File(p) => {
+            h.update(b"\0vae-file\0");
+            hash_file(&mut h, p)?;
+        }
+        VaeChoice::Taesd(dir) => {
+            let dir = match dir {
+                Some(d) => d.clone(),
+                None => crate::load::taesd_dir(source.path(), arch)?,
+            };
+            h.update(b"\0taesd\0");
+            hash_folder(&mut h, &dir)?;
+        }
+    }
+    if prediction == Prediction::V {
+        h.update(b"\0v-prediction");
+    }
+    Ok(format!("blake3:{}", &h.finalize().to_hex()[..32]))
+}
+
+/// Loads the model `options` name on the CPU, once, through [`crate::load::load`] (a diffusers
+/// folder or a single-file checkpoint, with `options.vae` and `options.prediction`): the
+/// stylizer carries the model's [`model_identity`]. A model that predicts `v` is refused: the
+/// samplers of this build take noise predictions.
 pub fn load(options: &SdOptions) -> Result<SdStylizer> {
     let source = resolve_model(&options.model)?;
-    let identity = model_fingerprint(&source)?;
-    let model = match &source {
-        ModelSource::Diffusers(dir) => {
-            SdModel::load_diffusers_with(dir, &Device::Cpu, options.attention_slice)?
-        }
-        ModelSource::SingleFile(p) => {
-            return Err(Error::bad_input(
-                p,
-                "single-file checkpoints are not supported yet; give a diffusers folder",
-            ))
-        }
+    let load_options = LoadOptions {
+        vae: options.vae.clone(),
+        prediction: options.prediction,
+        attention_slice: options.attention_slice,
     };
-    Ok(SdStylizer::new(model)
+    let loaded = crate::load::load(source.path(), &load_options, &Device::Cpu)?;
+    if loaded.prediction == Prediction::V {
+        return Err(Error::setting(
+            "prediction",
+            format!(
+                "{} predicts v (v-prediction, as SD 2.x 768 px models); this build's samplers \
+                 run noise-prediction models only: use a noise-prediction model, or pass \
+                 --prediction epsilon if the model was misdetected",
+                source.path().display()
+            ),
+        ));
+    }
+    let identity = model_identity(&source, &options.vae, loaded.arch, loaded.prediction)?;
+    Ok(SdStylizer::new(loaded.model)
         .with_identity(identity)
         .with_batch_cfg_below(options.batch_cfg_below))
 }

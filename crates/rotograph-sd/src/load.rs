@@ -70,6 +70,9 @@ pub struct LoadOptions {
     pub vae: VaeChoice,
     /// The prediction type (`auto` by default).
     pub prediction: Prediction,
+    /// The UNet's attention slice (batch × head rows per attention matmul); `None` computes
+    /// each attention in one piece.
+    pub attention_slice: Option<usize>,
 }
 
 /// A loaded model and what was found out about it.
@@ -104,7 +107,8 @@ pub fn load(path: &Path, options: &LoadOptions, device: &Device) -> Result<Loade
     let (mut model, arch, stated) = if path.is_dir() {
         let arch = diffusers_arch(path)?;
         let stated = diffusers_prediction(path);
-        (SdModel::load_diffusers(path, device)?, arch, stated)
+        let model = SdModel::load_diffusers_with(path, device, options.attention_slice)?;
+        (model, arch, stated)
     } else if path.is_file() {
         let ext = path
             .extension()
@@ -127,7 +131,7 @@ pub fn load(path: &Path, options: &LoadOptions, device: &Device) -> Result<Loade
             }
         });
         let arch = file.arch;
-        (load_single(file, &options.vae, device)?, arch, stated)
+        (load_single(file, options, device)?, arch, stated)
     } else {
         return Err(not_found(
             path,
@@ -226,8 +230,9 @@ fn looks_like_taesd(dir: &Path) -> bool {
         })
 }
 
-/// `taesd/` (SD1/SD2) or `taesdxl/` (SDXL) inside a model folder or beside a model file.
-fn taesd_dir(model: &Path, arch: Arch) -> Result<PathBuf, ModelError> {
+/// `taesd/` (SD1/SD2) or `taesdxl/` (SDXL) inside a model folder or beside a model file;
+/// an error saying where to put it when there is none.
+pub(crate) fn taesd_dir(model: &Path, arch: Arch) -> Result<PathBuf, ModelError> {
     let name = if arch == Arch::Sdxl {
         "taesdxl"
     } else {
@@ -310,7 +315,11 @@ fn component_vae(
     )
 }
 
-fn load_single(file: SingleFile, vae: &VaeChoice, device: &Device) -> Result<SdModel, ModelError> {
+fn load_single(
+    file: SingleFile,
+    options: &LoadOptions,
+    device: &Device,
+) -> Result<SdModel, ModelError> {
     let path = file.path.clone();
     let bad = |why: String| ModelError::Config {
         path: path.clone(),
@@ -329,7 +338,7 @@ fn load_single(file: SingleFile, vae: &VaeChoice, device: &Device) -> Result<SdM
         )));
     }
     // The model's VAE, or (for a file without one) the replacement's config.
-    let own = match (&file.vae, vae) {
+    let own = match (&file.vae, &options.vae) {
         (Some(v), _) => v.clone(),
         (None, VaeChoice::File(p)) if p.is_file() => {
             single_file::open_vae_file(p, file.arch.scaling_factor())?
@@ -339,11 +348,12 @@ fn load_single(file: SingleFile, vae: &VaeChoice, device: &Device) -> Result<SdM
                 .into(),
         )),
     };
-    let config = SdConfig::from_json([
+    let mut config = SdConfig::from_json([
         (&path, file.unet.config.clone()),
         (&path, own.config.clone()),
         (&path, file.text_encoder.config.clone()),
     ])?;
+    config.unet.sliced_attention_size = options.attention_slice;
     SdModel::from_weights(
         config,
         [

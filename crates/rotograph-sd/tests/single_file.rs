@@ -82,6 +82,7 @@ fn open(path: &Path, vae: VaeChoice) -> Loaded {
     let opts = LoadOptions {
         vae,
         prediction: Prediction::Auto,
+        ..LoadOptions::default()
     };
     load(path, &opts, &Device::Cpu).unwrap()
 }
@@ -261,6 +262,7 @@ fn errors_name_the_file() {
         let opts = LoadOptions {
             vae,
             prediction: Prediction::Auto,
+            ..LoadOptions::default()
         };
         load(p, &opts, &Device::Cpu).unwrap_err()
     };

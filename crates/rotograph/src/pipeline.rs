@@ -32,9 +32,15 @@ pub struct Settings {
     /// Backend: `toon` (default), `none` (frames pass unchanged) or `sd` (Stable Diffusion,
     /// made by the `rotograph-sd` crate).
     pub backend: String,
-    /// Model of the `sd` backend: a model folder, or a hub id (`owner/name`) found in the local
-    /// Hugging Face cache.
+    /// Model of the `sd` backend: a model folder, a single-file checkpoint, or a hub id
+    /// (`owner/name`) found in the local Hugging Face cache.
     pub model: Option<String>,
+    /// Autoencoder of the `sd` backend: `model` (its own; the default), `taesd`, or a VAE file
+    /// or folder. Its files are part of the model identity.
+    pub vae: Option<String>,
+    /// What the `sd` backend's UNet predicts: `auto` (the default: decided from the model),
+    /// `epsilon` or `v`. The resolved type is part of the model identity.
+    pub prediction: Option<String>,
     /// Content identity of the backend's model, written by the run (see
     /// [`Stylizer::identity`]); part of every frame's key. A value read from a file is replaced.
     pub model_identity: Option<String>,
@@ -63,6 +69,8 @@ impl Default for Settings {
             output: None,
             backend: "toon".into(),
             model: None,
+            vae: None,
+            prediction: None,
             model_identity: None,
             style: Style::Toon,
             jobs: 0,
@@ -381,8 +389,16 @@ pub fn stylize_source(
         .into_iter()
         .filter(|f| stylizer.ignored_fields().contains(f))
         .collect();
-    if settings.model.is_some() && stylizer.identity().is_none() {
-        ignored.push("model");
+    if stylizer.identity().is_none() {
+        for (name, given) in [
+            ("model", settings.model.is_some()),
+            ("vae", settings.vae.is_some()),
+            ("prediction", settings.prediction.is_some()),
+        ] {
+            if given {
+                ignored.push(name);
+            }
+        }
     }
     if !ignored.is_empty() {
         progress.event(Event::Warning {
@@ -1156,6 +1172,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut s = settings(1);
         s.model = Some("models/sd15".into());
+        s.vae = Some("taesd".into());
         let st = Invert::new();
         let run = open_run(dir.path(), &mut s, &st).unwrap();
         let w = Warnings(Mutex::new(Vec::new()));
@@ -1163,7 +1180,7 @@ mod tests {
         let w = w.0.into_inner().unwrap();
         assert!(
             w.iter()
-                .any(|m| m.contains("ignores") && m.contains("model")),
+                .any(|m| m.contains("ignores") && m.contains("model, vae")),
             "{w:?}"
         );
         // A backend with a model does not warn.

@@ -11,6 +11,7 @@ use candle_transformers::models::stable_diffusion::vae::AutoEncoderKL;
 use std::path::Path;
 
 pub mod ldm;
+pub mod taesd;
 
 /// The tiny UNet's diffusers config.
 pub const UNET_CONFIG: &str = r#"{
