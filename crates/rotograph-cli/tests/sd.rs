@@ -384,9 +384,11 @@ fn sd_single_file_vae_and_prediction() {
     testing::ldm::write_single_file(&folder, &file);
 
     let with = |out: &Path, model: &Path, extra: &[&str]| {
-        let mut args = vec!["--model", s(model)];
+        let mut args = vec!["--json", "stylize", s(&f.frames), "-o", s(out)];
+        args.extend(["--backend", "sd", "--model", s(model), "--size", "64x64"]);
+        args.extend(["--seed", "1234", "--denoise", "0.4"]);
         args.extend_from_slice(extra);
-        f.stylize(out, &args)
+        run(&args)
     };
     let from_folder = f.out("from-folder");
     assert_eq!(counts(&with(&from_folder, &folder, &[])), (2, 0));
