@@ -192,6 +192,18 @@ fn prompt_conditioning_is_encoded_once_per_prompt() {
     p.prompt = "another prompt".into();
     go(&p);
     assert_eq!(s.prompts_encoded(), 3, "only the new prompt is encoded");
+    // The cache is keyed by clip skip too: another layer is another conditioning.
+    p.clip_skip = 2;
+    let c = go(&p);
+    assert_eq!(s.prompts_encoded(), 5, "both prompts again at clip skip 2");
+    p.clip_skip = 1;
+    let d = go(&p);
+    assert_eq!(s.prompts_encoded(), 5, "clip skip 1 still cached");
+    assert_ne!(
+        c[0].as_raw(),
+        d[0].as_raw(),
+        "clip skip changes the picture"
+    );
 }
 
 #[test]
@@ -242,4 +254,46 @@ fn split_and_batched_guidance_agree() {
         .to_scalar::<f32>()
         .unwrap();
     assert!(d < 1e-4, "latents differ by {d}");
+}
+
+/// A v-prediction model (the tiny SD 2.x, whose scheduler says `v_prediction`) runs every
+/// sampler, DDIM included, deterministically; forcing `epsilon` on it gives another picture,
+/// so the prediction type reaches every sampler.
+#[test]
+fn v_prediction_runs_every_sampler() {
+    use rotograph_sd::load::LoadOptions;
+    use rotograph_sd::Prediction;
+    let dir = tempfile::tempdir().unwrap();
+    common::write_tiny(dir.path(), common::Tiny::Sd2);
+    let v = SdStylizer::load(dir.path()).unwrap();
+    assert_eq!(v.model().prediction(), Prediction::V);
+    let eps = SdStylizer::load_with(
+        dir.path(),
+        &LoadOptions {
+            prediction: Some(Prediction::Epsilon),
+            ..LoadOptions::default()
+        },
+    )
+    .unwrap();
+    let img = init(32, 32);
+    for sampler in ["Euler a", "DPM++ 2M", "DPM++ SDE", "DDIM"] {
+        let p = params(sampler);
+        let req = Img2ImgRequest {
+            init: &img,
+            mask: None,
+            controls: vec![],
+            params: &p,
+            seed: 3,
+            subseed: 0,
+        };
+        let a = v.stylize(&req).unwrap();
+        let b = v.stylize(&req).unwrap();
+        assert_eq!(a[0].as_raw(), b[0].as_raw(), "{sampler}: deterministic");
+        let c = eps.stylize(&req).unwrap();
+        assert_ne!(
+            a[0].as_raw(),
+            c[0].as_raw(),
+            "{sampler}: v differs from eps"
+        );
+    }
 }
