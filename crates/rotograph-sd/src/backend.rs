@@ -187,14 +187,18 @@ pub fn resolve_model(spec: &str) -> Result<ModelSource> {
     }
 }
 
-/// The files of a diffusers folder the loader reads (configs, then weights), relative to it.
+/// The files of a diffusers folder the loader reads (configs, then weights), relative to it;
+/// those absent (`text_encoder_2/` outside SDXL, the scheduler config) are skipped.
 pub const DIFFUSERS_FILES: &[&str] = &[
     "unet/config.json",
     "vae/config.json",
     "text_encoder/config.json",
+    "text_encoder_2/config.json",
+    "scheduler/scheduler_config.json",
     "unet/diffusion_pytorch_model.safetensors",
     "vae/diffusion_pytorch_model.safetensors",
     "text_encoder/model.safetensors",
+    "text_encoder_2/model.safetensors",
 ];
 
 /// Files up to this size are hashed whole.

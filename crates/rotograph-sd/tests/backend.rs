@@ -228,3 +228,27 @@ fn large_weight_files_are_sampled() {
     longer.push(0);
     assert_ne!(id("e.safetensors", &longer), base);
 }
+
+/// An SDXL folder's second text encoder and a scheduler config are part of the fingerprint.
+#[test]
+fn sdxl_second_encoder_and_scheduler_key_the_fingerprint() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("xl");
+    common::write_tiny(&model, common::Tiny::Sdxl);
+    let id = || model_fingerprint(&ModelSource::Diffusers(model.clone())).unwrap();
+    let before = id();
+    let te2 = model.join("text_encoder_2/model.safetensors");
+    let mut bytes = std::fs::read(&te2).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 1;
+    std::fs::write(&te2, bytes).unwrap();
+    let after_te2 = id();
+    assert_ne!(before, after_te2, "text_encoder_2 weights");
+    std::fs::create_dir_all(model.join("scheduler")).unwrap();
+    std::fs::write(
+        model.join("scheduler/scheduler_config.json"),
+        r#"{"prediction_type": "epsilon"}"#,
+    )
+    .unwrap();
+    assert_ne!(after_te2, id(), "scheduler config");
+}
