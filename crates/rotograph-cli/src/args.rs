@@ -260,6 +260,19 @@ pub enum BackendArg {
     Toon,
     /// Frames pass unchanged (re-timing, resizing, holds).
     None,
+    /// Stable Diffusion img2img (needs --model).
+    Sd,
+}
+
+/// What the sd backend's UNet predicts.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum PredictionArg {
+    /// Decide from the model (a diffusers scheduler config, a `NAME.yaml`, or a probe for SD 2.x).
+    Auto,
+    /// The noise (SD 1.x, SD 2.x base, SDXL).
+    Epsilon,
+    /// The velocity (SD 2.x 768 px models).
+    V,
 }
 
 /// Presets of the toon backend.
@@ -304,6 +317,17 @@ pub struct Img2ImgArgs {
     /// Preset of the toon backend [default: toon].
     #[arg(long, value_enum)]
     pub style: Option<StyleArg>,
+    /// Model of the sd backend: a diffusers folder, a .safetensors/.ckpt checkpoint, or a hub
+    /// id (owner/name) already in the local Hugging Face cache (nothing is downloaded).
+    #[arg(long, value_name = "PATH|ID")]
+    pub model: Option<String>,
+    /// Autoencoder of the sd backend: model (its own), taesd (a taesd/ folder inside or beside
+    /// the model), or a VAE .safetensors/.ckpt file or folder [default: model].
+    #[arg(long, value_name = "model|taesd|PATH")]
+    pub vae: Option<String>,
+    /// What the sd backend's UNet predicts [default: auto].
+    #[arg(long, value_enum)]
+    pub prediction: Option<PredictionArg>,
     /// Prompt.
     #[arg(long)]
     pub prompt: Option<String>,
@@ -379,7 +403,24 @@ impl CommonArgs {
             s.backend = match b {
                 BackendArg::Toon => "toon".into(),
                 BackendArg::None => "none".into(),
+                BackendArg::Sd => "sd".into(),
             };
+        }
+        if a.model.is_some() {
+            s.model = a.model.clone();
+        }
+        if a.vae.is_some() {
+            s.vae = a.vae.clone();
+        }
+        if let Some(p) = a.prediction {
+            s.prediction = Some(
+                match p {
+                    PredictionArg::Auto => "auto",
+                    PredictionArg::Epsilon => "epsilon",
+                    PredictionArg::V => "v",
+                }
+                .into(),
+            );
         }
         set(&mut s.style, a.style.map(Style::from));
         let p = &mut s.img2img;

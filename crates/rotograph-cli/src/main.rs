@@ -58,6 +58,16 @@ fn install_ctrl_c(stop: StopFlag) {
     }
 }
 
+/// The stylizer factory: the built-in backends, plus `sd` with the `sd` feature.
+fn make(
+    settings: &rotograph::pipeline::Settings,
+) -> rotograph::Result<Box<dyn rotograph::stylize::Stylizer>> {
+    #[cfg(feature = "sd")]
+    return rotograph_sd::make_stylizer(settings);
+    #[cfg(not(feature = "sd"))]
+    return rotograph::pipeline::make_stylizer(settings);
+}
+
 fn run(cmd: Cmd, rep: &Reporter) -> anyhow::Result<()> {
     match cmd {
         Cmd::Extract(a) => {
@@ -80,7 +90,7 @@ fn run(cmd: Cmd, rep: &Reporter) -> anyhow::Result<()> {
                 .clone()
                 .context("no input: give a video or frame folder (or --config with `input`)")?;
             let output = a.output.clone();
-            let r = rotograph::pipeline::stylize(&input, &output, &settings, rep)?;
+            let r = rotograph::pipeline::stylize_with(&input, &output, &settings, &make, rep)?;
             rep.say(&format!(
                 "stylized {} frames into {} ({} rendered, {} already done)",
                 r.frames,
@@ -101,7 +111,9 @@ fn run(cmd: Cmd, rep: &Reporter) -> anyhow::Result<()> {
                 .work_dir
                 .clone()
                 .unwrap_or_else(|| rotograph::pipeline::default_work_dir(&a.output));
-            let r = rotograph::pipeline::roto(&input, &a.output, &work_dir, &settings, rep)?;
+            let r = rotograph::pipeline::roto_with(
+                &input, &a.output, &work_dir, &settings, &make, rep,
+            )?;
             let kept = if r.kept_frames {
                 format!("frames kept in {}", r.work_dir.display())
             } else {
@@ -122,7 +134,17 @@ fn run(cmd: Cmd, rep: &Reporter) -> anyhow::Result<()> {
             let input = settings.input.clone().context(
                 "no input: give a frame folder, video or image (or --config with `input`)",
             )?;
-            let r = rotograph::loopback::loopback(&input, &a.output, &settings, rep)?;
+            // Any backend, `sd` included; its model identity keys the stored loops.
+            let stylizer = make(&settings)?;
+            let mut settings = settings;
+            settings.model_identity = stylizer.identity();
+            let r = rotograph::loopback::loopback_with(
+                &input,
+                &a.output,
+                &settings,
+                stylizer.as_ref(),
+                rep,
+            )?;
             rep.say(&format!(
                 "looped {} frames {} times into {} ({} renders, {} already done{})",
                 r.frames,

@@ -3,9 +3,10 @@
 //! schedules — and the candle model ([`model`]: SD 1.x, SD 2.x with v-prediction, SDXL, and
 //! their Turbo variants) loaded from a diffusers folder of any size or a single-file checkpoint
 //! ([`single_file`]), with an optional separate VAE or TAESD ([`taesd`]); [`load()`] is the
-//! entry point for all of them.
+//! entry point for all of them — and the `sd` backend the pipeline and CLI use ([`backend`]).
 
 mod attention;
+pub mod backend;
 pub mod clip;
 pub mod config;
 pub mod img2img;
@@ -16,9 +17,13 @@ pub mod prompt;
 pub mod schedule;
 pub mod single_file;
 pub mod taesd;
+#[cfg(feature = "testing")]
+#[doc(hidden)]
+pub mod testing;
 pub mod tokenizer;
 pub mod unet;
 pub mod vae;
 
+pub use backend::{make_stylizer, SdOptions};
 pub use config::Prediction;
 pub use load::{load, LoadOptions, Loaded, VaeChoice};

@@ -47,6 +47,9 @@ pub struct LoadOptions {
     /// The prediction type; `None` (the default, `auto`) decides from the model (see
     /// [`load()`] and [`Prediction::parse_choice`]).
     pub prediction: Option<Prediction>,
+    /// The UNet's attention slice (batch × head rows per attention matmul); `None` computes
+    /// each attention in one piece.
+    pub attention_slice: Option<usize>,
 }
 
 /// A loaded model and what was found out about it.
@@ -80,7 +83,7 @@ fn not_found(path: &Path, why: &str) -> ModelError {
 pub fn load(path: &Path, options: &LoadOptions, device: &Device) -> Result<Loaded, ModelError> {
     let (mut model, arch, stated) = if path.is_dir() {
         let stated = scheduler_prediction(path)?;
-        let model = SdModel::load_diffusers(path, device)?;
+        let model = SdModel::load_diffusers_with(path, device, options.attention_slice)?;
         let arch = model.architecture();
         (model, arch, stated)
     } else if path.is_file() {
@@ -105,7 +108,7 @@ pub fn load(path: &Path, options: &LoadOptions, device: &Device) -> Result<Loade
             }
         });
         let arch = file.arch;
-        (load_single(file, &options.vae, device)?, arch, stated)
+        (load_single(file, options, device)?, arch, stated)
     } else {
         return Err(not_found(
             path,
@@ -181,8 +184,9 @@ fn looks_like_taesd(dir: &Path) -> bool {
         })
 }
 
-/// `taesd/` (SD1/SD2) or `taesdxl/` (SDXL) inside a model folder or beside a model file.
-fn taesd_dir(model: &Path, arch: Arch) -> Result<PathBuf, ModelError> {
+/// `taesd/` (SD1/SD2) or `taesdxl/` (SDXL) inside a model folder or beside a model file;
+/// an error saying where to put it when there is none.
+pub(crate) fn taesd_dir(model: &Path, arch: Arch) -> Result<PathBuf, ModelError> {
     let name = if arch == Arch::Sdxl {
         "taesdxl"
     } else {
@@ -266,14 +270,18 @@ fn renamed(c: Component, path: &Path, device: &Device) -> WeightsPart<'static> {
     }
 }
 
-fn load_single(file: SingleFile, vae: &VaeChoice, device: &Device) -> Result<SdModel, ModelError> {
+fn load_single(
+    file: SingleFile,
+    options: &LoadOptions,
+    device: &Device,
+) -> Result<SdModel, ModelError> {
     let path = file.path.clone();
     let bad = |why: String| ModelError::Config {
         path: path.clone(),
         why,
     };
     // The model's VAE, or (for a file without one) the replacement's config.
-    let own = match (file.vae, vae) {
+    let own = match (file.vae, &options.vae) {
         (Some(v), _) => v,
         (None, VaeChoice::File(p)) if p.is_file() => {
             single_file::open_vae_file(p, file.arch.scaling_factor())?
@@ -290,12 +298,13 @@ fn load_single(file: SingleFile, vae: &VaeChoice, device: &Device) -> Result<SdM
         .map(|c| (path.clone(), c.config.clone()))
         .collect();
     // The prediction type is decided by `load` (the keys cannot tell).
-    let config = SdConfig::from_json(
+    let mut config = SdConfig::from_json(
         (&path, file.unet.config.clone()),
         (&path, own.config.clone()),
         configs,
         Prediction::Epsilon,
     )?;
+    config.unet.sliced_attention_size = options.attention_slice;
     let parts = ModelParts {
         unet: renamed(file.unet, &path, device),
         vae: renamed(own, &path, device),

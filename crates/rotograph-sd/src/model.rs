@@ -222,7 +222,18 @@ impl SdModel {
     /// Loads a diffusers-layout model folder ([`SdConfig::read_diffusers`] and
     /// [`ModelParts::diffusers`]). Errors name the missing or invalid file.
     pub fn load_diffusers(dir: &Path, device: &Device) -> Result<SdModel, ModelError> {
-        let config = SdConfig::read_diffusers(dir)?;
+        Self::load_diffusers_with(dir, device, None)
+    }
+
+    /// As [`SdModel::load_diffusers`], with the UNet's `sliced_attention_size` set to
+    /// `attention_slice` (attention computed that many batch × head rows at a time).
+    pub fn load_diffusers_with(
+        dir: &Path,
+        device: &Device,
+        attention_slice: Option<usize>,
+    ) -> Result<SdModel, ModelError> {
+        let mut config = SdConfig::read_diffusers(dir)?;
+        config.unet.sliced_attention_size = attention_slice;
         let parts = ModelParts::diffusers(dir, &config, device)?;
         SdModel::from_parts(config, parts, device)
     }
@@ -438,6 +449,23 @@ impl SdModel {
         cond: &TextCond,
         cfg: f64,
     ) -> Result<Tensor, ModelError> {
+        self.denoised_with(x, sigma, timestep, uncond, cond, cfg, true)
+    }
+
+    /// [`SdModel::denoised`], choosing how the two halves of guidance run: with `batch` as
+    /// one batch-2 UNet evaluation (when both conditionings have the same shape), otherwise
+    /// one after the other (less peak memory, the same result up to rounding).
+    #[allow(clippy::too_many_arguments)]
+    pub fn denoised_with(
+        &self,
+        x: &Tensor,
+        sigma: f64,
+        timestep: f64,
+        uncond: &TextCond,
+        cond: &TextCond,
+        cfg: f64,
+        batch: bool,
+    ) -> Result<Tensor, ModelError> {
         let latent = self.config.vae.latent_channels;
         if self.config.unet.in_channels != latent {
             return Err(ModelError::Setting {
@@ -453,7 +481,7 @@ impl SdModel {
         let out = if cfg == 1.0 {
             self.model_output(&xin, timestep, cond)?
         } else {
-            let (u, c) = if uncond.context.dims() == cond.context.dims() {
+            let (u, c) = if batch && uncond.context.dims() == cond.context.dims() {
                 let xs = Tensor::cat(&[&xin, &xin], 0)?;
                 let both = TextCond {
                     context: Tensor::cat(&[&uncond.context, &cond.context], 0)?,

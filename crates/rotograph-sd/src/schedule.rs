@@ -251,8 +251,8 @@ impl Sampler {
     /// Whether the sampler draws one noise tensor per step from the image generator
     /// ([`crate::noise::StepNoise`], A1111's `randn_like` hijack): Euler a and LCM, and DDIM,
     /// whose A1111 loop draws (and scales by eta, 0 by default) noise at every step. DPM++ SDE
-    /// uses a seeded Brownian tree instead (not implemented here); Euler draws none without
-    /// `s_churn`.
+    /// uses a seeded Brownian tree in A1111 (here: two draws per step from the same generator,
+    /// see [`crate::img2img::sample`]); Euler draws none without `s_churn`.
     pub fn draws_step_noise(&self) -> bool {
         matches!(
             self.kind,

@@ -28,17 +28,6 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
-/// The tiny SD1 configs with the conventions a single file cannot record: GroupNorm 32 and
-/// text-encoder heads `width / 64` (at least 1).
-fn configs() -> [String; 3] {
-    let g = |s: &str| s.replace("\"norm_num_groups\": 8", "\"norm_num_groups\": 32");
-    [
-        g(common::UNET_CONFIG),
-        g(common::VAE_CONFIG),
-        common::CLIP_CONFIG.replace("\"num_attention_heads\": 4", "\"num_attention_heads\": 1"),
-    ]
-}
-
 struct Fixture {
     diffusers: PathBuf,
     safetensors: PathBuf,
@@ -50,20 +39,6 @@ struct Fixture {
     vae_file_prefixed: PathBuf,
 }
 
-fn ldm_tensors(dir: &Path, vae_prefix: &str) -> Vec<(String, Tensor)> {
-    let mut all = ldm::unet_tensors(&ldm::load(
-        &dir.join("unet/diffusion_pytorch_model.safetensors"),
-    ));
-    all.extend(ldm::vae_tensors(
-        &ldm::load(&dir.join("vae/diffusion_pytorch_model.safetensors")),
-        vae_prefix,
-    ));
-    for (k, t) in ldm::load(&dir.join("text_encoder/model.safetensors")) {
-        all.push((format!("cond_stage_model.transformer.{k}"), t));
-    }
-    all
-}
-
 fn fixture() -> &'static Fixture {
     static F: OnceLock<Fixture> = OnceLock::new();
     F.get_or_init(|| {
@@ -71,10 +46,10 @@ fn fixture() -> &'static Fixture {
         let root = Path::new(env!("CARGO_TARGET_TMPDIR")).join("rotograph-sd-single-file");
         let _ = std::fs::remove_dir_all(&root);
         std::fs::create_dir_all(&root).unwrap();
-        let [u, v, c] = configs();
+        let [u, v, c] = common::single_file_configs();
         let diffusers = root.join("tiny");
         common::write_model_with(&diffusers, [&u, &v, &c], [1, 2, 3]);
-        let all = ldm_tensors(&diffusers, "first_stage_model.");
+        let all = ldm::ldm_tensors(&diffusers, "first_stage_model.");
         let safetensors = root.join("tiny.safetensors");
         ldm::save(all.clone(), &safetensors);
         let ckpt = root.join("tiny.ckpt");
@@ -110,6 +85,7 @@ fn open(path: &Path, vae: VaeChoice) -> Loaded {
     let opts = LoadOptions {
         vae,
         prediction: None,
+        ..LoadOptions::default()
     };
     load(path, &opts, &Device::Cpu).unwrap()
 }
@@ -202,7 +178,7 @@ fn inferred_configs_match_the_diffusers_configs() {
     let f = fixture();
     let s = SingleFile::open(&f.safetensors).unwrap();
     assert!(!s.inpainting);
-    let [u, v, c] = configs();
+    let [u, v, c] = common::single_file_configs();
     let u: serde_json::Value = serde_json::from_str(&u).unwrap();
     let v: serde_json::Value = serde_json::from_str(&v).unwrap();
     let c: serde_json::Value = serde_json::from_str(&c).unwrap();
@@ -289,6 +265,7 @@ fn errors_name_the_file() {
         let opts = LoadOptions {
             vae,
             prediction: None,
+            ..LoadOptions::default()
         };
         load(p, &opts, &Device::Cpu).unwrap_err()
     };
@@ -334,7 +311,7 @@ fn errors_name_the_file() {
     let e = err_of(&f.safetensors, VaeChoice::File(dir.path().join("vae.pt")));
     assert!(e.to_string().contains("vae.pt"), "{e}");
     // A checkpoint without a VAE, and no --vae.
-    let all: Vec<(String, Tensor)> = ldm_tensors(&f.diffusers, "first_stage_model.")
+    let all: Vec<(String, Tensor)> = ldm::ldm_tensors(&f.diffusers, "first_stage_model.")
         .into_iter()
         .filter(|(k, _)| !k.starts_with("first_stage_model."))
         .collect();
@@ -669,7 +646,7 @@ fn half_precision_file_with_the_older_text_encoder_prefix_loads() {
     let dir = tempfile::tempdir().unwrap();
     // fp16 as most civitai files are, and `cond_stage_model.transformer.embeddings.*` without
     // the `text_model.` level, as some older SD1 files have it.
-    let all: Vec<(String, Tensor)> = ldm_tensors(&f.diffusers, "first_stage_model.")
+    let all: Vec<(String, Tensor)> = ldm::ldm_tensors(&f.diffusers, "first_stage_model.")
         .into_iter()
         .map(|(k, t)| {
             let k = k.replace(
@@ -824,6 +801,7 @@ fn sd2_single_file_gives_the_same_image_as_the_diffusers_folder() {
     let opts = LoadOptions {
         vae: VaeChoice::Model,
         prediction: Some(Prediction::Epsilon),
+        ..LoadOptions::default()
     };
     let eps = load(&file, &opts, &Device::Cpu).unwrap();
     assert_eq!(eps.model.config.prediction, Prediction::Epsilon);

@@ -11,7 +11,7 @@ use crate::frames::{self, FolderOptions, Frame, FrameInfo, FrameSource};
 use crate::progress::{Event, Progress};
 use crate::run::{self, RunFolder};
 use crate::stylize::toon::{Style, Toon};
-use crate::stylize::{apply_mask, Img2ImgParams, Img2ImgRequest, Stylizer};
+use crate::stylize::{apply_mask, binarize_mask, Img2ImgParams, Img2ImgRequest, Stylizer};
 use crate::video::{EncodeOptions, Encoder, ExtractOptions};
 use crossbeam_channel::bounded;
 use image::GrayImage;
@@ -29,8 +29,21 @@ pub struct Settings {
     pub input: Option<PathBuf>,
     /// Output folder (stylize) or video (roto).
     pub output: Option<PathBuf>,
-    /// Backend: `toon` (default) or `none` (frames pass unchanged).
+    /// Backend: `toon` (default), `none` (frames pass unchanged) or `sd` (Stable Diffusion,
+    /// made by the `rotograph-sd` crate).
     pub backend: String,
+    /// Model of the `sd` backend: a model folder, a single-file checkpoint, or a hub id
+    /// (`owner/name`) found in the local Hugging Face cache.
+    pub model: Option<String>,
+    /// Autoencoder of the `sd` backend: `model` (its own; the default), `taesd`, or a VAE file
+    /// or folder. Its files are part of the model identity.
+    pub vae: Option<String>,
+    /// What the `sd` backend's UNet predicts: `auto` (the default: decided from the model),
+    /// `epsilon` or `v`. The resolved type is part of the model identity.
+    pub prediction: Option<String>,
+    /// Content identity of the backend's model, written by the run (see
+    /// [`Stylizer::identity`]); part of every frame's key. A value read from a file is replaced.
+    pub model_identity: Option<String>,
     /// Preset of the toon backend.
     pub style: Style,
     /// Frames stylized at once on CPU backends (0 = one per core).
@@ -57,6 +70,10 @@ impl Default for Settings {
             input: None,
             output: None,
             backend: "toon".into(),
+            model: None,
+            vae: None,
+            prediction: None,
+            model_identity: None,
             style: Style::Toon,
             jobs: 0,
             mask_dir: None,
@@ -191,6 +208,9 @@ impl Settings {
         struct Key<'a> {
             version: u32,
             backend: &'a str,
+            // Absent for model-free backends, so their keys did not change when it came.
+            #[serde(skip_serializing_if = "Option::is_none")]
+            model: Option<&'a str>,
             style: Style,
             mask_threshold: f32,
             img2img: &'a Img2ImgParams,
@@ -199,6 +219,7 @@ impl Settings {
             // Bump when a backend's output changes for the same settings.
             version: 1,
             backend: &self.backend,
+            model: self.model_identity.as_deref(),
             style: self.style,
             mask_threshold: self.mask_threshold,
             img2img: &self.img2img,
@@ -241,7 +262,12 @@ fn random_seed(salt: u64) -> i64 {
     ]))
 }
 
-/// Creates the stylizer the settings name.
+/// Makes the stylizer a run's settings name; called once per run, after the settings were
+/// validated (so a model is loaded once). [`make_stylizer`] knows the built-in backends; crates
+/// with more (`rotograph_sd::make_stylizer`) wrap it.
+pub type StylizerFactory = dyn Fn(&Settings) -> Result<Box<dyn Stylizer>>;
+
+/// Creates the stylizer the settings name, for the built-in backends (`toon`, `none`).
 pub fn make_stylizer(settings: &Settings) -> Result<Box<dyn Stylizer>> {
     match settings.backend.as_str() {
         "toon" => Ok(Box::new(Toon::new(
@@ -249,6 +275,11 @@ pub fn make_stylizer(settings: &Settings) -> Result<Box<dyn Stylizer>> {
             settings.effective_jobs(),
         ))),
         "none" => Ok(Box::new(crate::stylize::Passthrough)),
+        "sd" => Err(Error::setting(
+            "backend",
+            "the sd backend is not part of this build (it lives in the rotograph-sd crate; \
+             the rotograph binary has it unless built without its `sd` feature)",
+        )),
         other => Err(Error::setting(
             "backend",
             format!("unknown backend `{other}`; available: toon, none"),
@@ -373,12 +404,23 @@ fn stylize_frames(
         .min(stylizer.max_parallel_frames())
         .max(1);
     let want_frames = sink.is_some();
-    let ignored: Vec<&str> = settings
+    let mut ignored: Vec<&str> = settings
         .img2img
         .changed_fields()
         .into_iter()
         .filter(|f| stylizer.ignored_fields().contains(f))
         .collect();
+    if stylizer.identity().is_none() {
+        for (name, given) in [
+            ("model", settings.model.is_some()),
+            ("vae", settings.vae.is_some()),
+            ("prediction", settings.prediction.is_some()),
+        ] {
+            if given {
+                ignored.push(name);
+            }
+        }
+    }
     if !ignored.is_empty() {
         progress.event(Event::Warning {
             message: format!(
@@ -583,6 +625,8 @@ fn process_frame(
     };
     // Without a run folder there is nothing to resume from or record into: no key.
     let key = run.map(|_| run::frame_key(settings_hash, &frame.image, mask.as_ref()));
+    // The backend sees the mask as the pixel keeping below will apply it.
+    let mask = mask.map(|m| binarize_mask(&m, settings.mask_threshold));
     if let Some(run) = run.filter(|r| key.as_deref().is_some_and(|k| r.is_done(&info.name, k))) {
         let done = if want_frame {
             Some(frames::read_frame(&run.dir().join(&info.name))?)
@@ -670,29 +714,44 @@ pub fn open_run(dir: &Path, settings: &mut Settings, stylizer: &dyn Stylizer) ->
     RunFolder::open(dir, &settings.to_toml())
 }
 
-/// The run's settings with its input and output recorded, validated, and its stylizer.
+/// The run's settings with its input and output recorded, validated, and its stylizer (whose
+/// model identity the settings then record).
 fn prepare(
     input: &Path,
     output: &Path,
     settings: &Settings,
+    make: &StylizerFactory,
 ) -> Result<(Settings, Box<dyn Stylizer>)> {
     let mut settings = settings.clone();
     settings.input = Some(input.to_path_buf());
     settings.output = Some(output.to_path_buf());
     settings.validate()?;
-    let stylizer = make_stylizer(&settings)?;
+    let stylizer = make(&settings)?;
+    settings.model_identity = stylizer.identity();
     Ok((settings, stylizer))
 }
 
 /// `rotograph stylize`: stylizes a frame folder or a video (decoded on the fly, nothing left
-/// behind) into the run folder `output`, resuming an earlier run there.
+/// behind) into the run folder `output`, resuming an earlier run there. Built-in backends only;
+/// see [`stylize_with`].
 pub fn stylize(
     input: &Path,
     output: &Path,
     settings: &Settings,
     progress: &dyn Progress,
 ) -> Result<Report> {
-    let (mut settings, stylizer) = prepare(input, output, settings)?;
+    stylize_with(input, output, settings, &make_stylizer, progress)
+}
+
+/// [`stylize`] with the backends `make` knows.
+pub fn stylize_with(
+    input: &Path,
+    output: &Path,
+    settings: &Settings,
+    make: &StylizerFactory,
+    progress: &dyn Progress,
+) -> Result<Report> {
+    let (mut settings, stylizer) = prepare(input, output, settings, make)?;
     let source = frames::open_source(input, &settings.folder_options(), &settings.extract)?;
     check_not_inside(input, output)?;
     let run = open_run(output, &mut settings, stylizer.as_ref())?;
@@ -738,7 +797,7 @@ pub struct RotoReport {
 
 /// `rotograph roto`: extract, stylize and encode with the source audio in one pass. Frames stream
 /// from the decoder through the stylizer into the encoder; the stylized frames stay in `work_dir`
-/// so a re-run resumes.
+/// so a re-run resumes. Built-in backends only; see [`roto_with`].
 pub fn roto(
     input: &Path,
     output: &Path,
@@ -746,8 +805,20 @@ pub fn roto(
     settings: &Settings,
     progress: &dyn Progress,
 ) -> Result<RotoReport> {
+    roto_with(input, output, work_dir, settings, &make_stylizer, progress)
+}
+
+/// [`roto`] with the backends `make` knows.
+pub fn roto_with(
+    input: &Path,
+    output: &Path,
+    work_dir: &Path,
+    settings: &Settings,
+    make: &StylizerFactory,
+    progress: &dyn Progress,
+) -> Result<RotoReport> {
     crate::video::Container::from_path(output)?;
-    let (mut settings, stylizer) = prepare(input, output, settings)?;
+    let (mut settings, stylizer) = prepare(input, output, settings, make)?;
     let exposure = settings
         .encode
         .exposure
@@ -1101,6 +1172,98 @@ mod tests {
         let err = stylize_source(source(3), &run, &s, &st, &NoProgress, None).unwrap_err();
         assert!(err.to_string().contains("00003.png"), "{err}");
         assert_eq!(err.exit_code(), 2);
+    }
+
+    /// A backend with a model identity: recorded by the run and part of the frame keys.
+    struct WithModel(&'static str);
+    impl Stylizer for WithModel {
+        fn name(&self) -> &str {
+            "with-model"
+        }
+        fn identity(&self) -> Option<String> {
+            Some(self.0.into())
+        }
+        fn stylize(&self, r: &Img2ImgRequest<'_>) -> Result<Vec<RgbaImage>> {
+            Ok(vec![r.init.clone()])
+        }
+    }
+
+    #[test]
+    fn model_identity_is_recorded_and_keys_the_frames() {
+        let frames = tempfile::tempdir().unwrap();
+        for (i, img) in clip(3).iter().enumerate() {
+            img.save(frames.path().join(format!("{:05}.png", i + 1)))
+                .unwrap();
+        }
+        let out = tempfile::tempdir().unwrap();
+        let s = settings(1);
+        let go = |id: &'static str| {
+            let make =
+                move |_: &Settings| -> Result<Box<dyn Stylizer>> { Ok(Box::new(WithModel(id))) };
+            stylize_with(frames.path(), out.path(), &s, &make, &NoProgress).unwrap()
+        };
+        assert_eq!(go("model-a").rendered, 3);
+        let saved = Settings::load(&out.path().join(run::SETTINGS_NAME)).unwrap();
+        assert_eq!(saved.model_identity.as_deref(), Some("model-a"));
+        assert_eq!(go("model-a").skipped, 3, "same model: nothing to do");
+        assert_eq!(go("model-b").rendered, 3, "another model re-renders");
+        // Without an identity the key is as before identities existed.
+        let mut none = s.clone();
+        none.model_identity = None;
+        let mut some = s.clone();
+        some.model_identity = Some("x".into());
+        assert_ne!(none.render_hash(), some.render_hash());
+    }
+
+    struct Warnings(Mutex<Vec<String>>);
+    impl Progress for Warnings {
+        fn event(&self, e: Event) {
+            if let Event::Warning { message } = e {
+                self.0.lock().unwrap().push(message);
+            }
+        }
+    }
+
+    #[test]
+    fn a_model_given_to_a_model_free_backend_is_reported() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = settings(1);
+        s.model = Some("models/sd15".into());
+        s.vae = Some("taesd".into());
+        let st = Invert::new();
+        let run = open_run(dir.path(), &mut s, &st).unwrap();
+        let w = Warnings(Mutex::new(Vec::new()));
+        stylize_source(source(1), &run, &s, &st, &w, None).unwrap();
+        let w = w.0.into_inner().unwrap();
+        assert!(
+            w.iter()
+                .any(|m| m.contains("ignores") && m.contains("model, vae")),
+            "{w:?}"
+        );
+        // A backend with a model does not warn.
+        let w2 = Warnings(Mutex::new(Vec::new()));
+        let m = WithModel("m");
+        let dir = tempfile::tempdir().unwrap();
+        let run = open_run(dir.path(), &mut s, &m).unwrap();
+        stylize_source(source(1), &run, &s, &m, &w2, None).unwrap();
+        assert!(w2.0.into_inner().unwrap().is_empty());
+    }
+
+    #[test]
+    fn masks_reach_the_backend_binarized_at_the_threshold() {
+        let m = GrayImage::from_raw(4, 1, vec![0, 100, 128, 255]).unwrap();
+        assert_eq!(binarize_mask(&m, 0.5).into_raw(), vec![0, 0, 255, 255]);
+        assert_eq!(binarize_mask(&m, 0.0).into_raw(), vec![0, 255, 255, 255]);
+        assert_eq!(binarize_mask(&m, 1.0).into_raw(), vec![0, 0, 0, 255]);
+        // apply_mask with the binarized mask keeps exactly what it keeps with the raw one.
+        let init = RgbaImage::from_pixel(4, 1, Rgba([1, 2, 3, 255]));
+        for t in [0.0, 0.3, 0.5, 1.0] {
+            let mut a = RgbaImage::from_pixel(4, 1, Rgba([9, 9, 9, 255]));
+            let mut b = a.clone();
+            apply_mask(&mut a, &init, &m, t);
+            apply_mask(&mut b, &init, &binarize_mask(&m, t), t);
+            assert_eq!(a, b, "threshold {t}");
+        }
     }
 
     #[test]

@@ -179,6 +179,14 @@ pub trait Stylizer: Send + Sync {
         1
     }
 
+    /// A content identity of the model behind the backend (e.g. a fingerprint of its weights),
+    /// or `None` for model-free backends. The batch driver records it in the run's settings
+    /// and makes it part of every frame's key, so changing the model re-renders and moving it
+    /// does not.
+    fn identity(&self) -> Option<String> {
+        None
+    }
+
     /// Stylizes one frame. Returns `batch_size * batch_count` images of the init image's size
     /// unless the backend ignores batches, in which case it returns one.
     fn stylize(&self, request: &Img2ImgRequest<'_>) -> Result<Vec<RgbaImage>>;
@@ -205,12 +213,29 @@ impl Stylizer for Passthrough {
     }
 }
 
+/// Whether a mask value keeps the init pixel at `threshold` (0..=1): values below it keep, and
+/// at threshold 0 only black keeps.
+fn keeps(m: u8, threshold: f32) -> bool {
+    let t = (threshold.clamp(0.0, 1.0) * 255.0).round() as u8;
+    m < t || (t == 0 && m == 0)
+}
+
+/// The mask binarized at `threshold` (0..=1): 255 where the stylizer repaints, 0 where
+/// [`apply_mask`] keeps the init pixel. Backends that mask internally (the `sd` backend's
+/// latent mask) receive this, so they agree with the pixel-level keeping.
+pub fn binarize_mask(mask: &GrayImage, threshold: f32) -> GrayImage {
+    let mut out = mask.clone();
+    for p in out.pixels_mut() {
+        p[0] = if keeps(p[0], threshold) { 0 } else { 255 };
+    }
+    out
+}
+
 /// Keeps the init image's pixels where the mask is below `threshold` (0..=1) and the stylized
 /// pixels elsewhere. Both images must have the same size as the mask.
 pub fn apply_mask(stylized: &mut RgbaImage, init: &RgbaImage, mask: &GrayImage, threshold: f32) {
-    let t = (threshold.clamp(0.0, 1.0) * 255.0).round() as u8;
     for ((out, src), m) in stylized.pixels_mut().zip(init.pixels()).zip(mask.pixels()) {
-        if m[0] < t || (t == 0 && m[0] == 0) {
+        if keeps(m[0], threshold) {
             *out = *src;
         }
     }
