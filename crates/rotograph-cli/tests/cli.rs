@@ -1,37 +1,16 @@
 //! End-to-end tests of the `rotograph` binary on the bundled sample clip, real media from
 //! `../shared/media` and generated clips.
 
+mod cli_support;
 #[path = "../../rotograph/tests/common/mod.rs"]
 mod common;
+
+use cli_support::*;
 
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
-
-fn bin() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_rotograph"));
-    c.stdin(Stdio::null());
-    c
-}
-
-fn run(args: &[&str]) -> Output {
-    bin().args(args).output().expect("rotograph runs")
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
-
-fn pngs(dir: &Path) -> Vec<PathBuf> {
-    let mut v: Vec<PathBuf> = fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "png"))
-        .collect();
-    v.sort();
-    v
-}
 
 fn leftovers(dir: &Path) -> Vec<String> {
     fs::read_dir(dir)
@@ -39,21 +18,6 @@ fn leftovers(dir: &Path) -> Vec<String> {
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .filter(|n| n.ends_with(".tmp") || n.starts_with('.'))
         .collect()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-/// The final `done` JSON event of a `--json` run.
-fn done_report(o: &Output) -> serde_json::Value {
-    let text = String::from_utf8_lossy(&o.stdout);
-    let last = text
-        .lines()
-        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .find(|v| v["event"] == "done")
-        .unwrap_or_else(|| panic!("no done event in {text}\nstderr: {}", stderr(o)));
-    last["report"].clone()
 }
 
 /// A frame folder of `n` frames extracted from a real clip (or the bundled sample).

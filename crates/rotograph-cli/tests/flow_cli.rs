@@ -1,24 +1,13 @@
 //! End-to-end tests of `rotograph flow`: two images, a video, and bad input.
 
+mod cli_support;
 #[path = "../../rotograph/tests/common/mod.rs"]
 mod common;
 
+use cli_support::*;
+
 use image::{Rgba, RgbaImage};
 use rotograph::flow::FlowField;
-use std::path::Path;
-use std::process::{Command, Output, Stdio};
-
-fn run(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_rotograph"))
-        .stdin(Stdio::null())
-        .args(args)
-        .output()
-        .expect("rotograph runs")
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
 
 fn texture(w: u32, h: u32, dx: f32) -> RgbaImage {
     RgbaImage::from_fn(w, h, |x, y| {

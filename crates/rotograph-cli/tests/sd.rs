@@ -3,52 +3,21 @@
 
 #![cfg(feature = "sd")]
 
+mod cli_support;
 #[path = "../../rotograph/tests/common/mod.rs"]
 mod common;
 
+use cli_support::*;
+
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Output, Stdio};
 use std::time::{Duration, Instant};
-
-fn bin() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_rotograph"));
-    c.stdin(Stdio::null());
-    c
-}
-
-fn run(args: &[&str]) -> Output {
-    bin().args(args).output().expect("rotograph runs")
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-fn pngs(dir: &Path) -> Vec<PathBuf> {
-    let mut v: Vec<PathBuf> = fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "png"))
-        .collect();
-    v.sort();
-    v
-}
 
 /// `(rendered, skipped)` from the `done` event of a `--json` run.
 fn counts(o: &Output) -> (u64, u64) {
     assert!(o.status.success(), "{}", stderr(o));
-    let text = String::from_utf8_lossy(&o.stdout);
-    let done = text
-        .lines()
-        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .find(|v| v["event"] == "done")
-        .unwrap_or_else(|| panic!("no done event in {text}"));
-    let r = &done["report"];
+    let r = done_report(o);
     (
         r["rendered"].as_u64().unwrap(),
         r["skipped"].as_u64().unwrap(),
