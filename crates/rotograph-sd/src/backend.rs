@@ -9,7 +9,6 @@ use crate::config::Prediction;
 use crate::img2img::{SdStylizer, SPLIT_CFG_LATENT_AREA};
 use crate::load::{LoadOptions, VaeChoice};
 use crate::single_file::Arch;
-use candle_core::Device;
 use rotograph::pipeline::Settings;
 use rotograph::stylize::Stylizer;
 use rotograph::{Error, Result};
@@ -346,7 +345,7 @@ pub fn load(options: &SdOptions) -> Result<SdStylizer> {
         prediction: options.prediction,
         attention_slice: options.attention_slice,
     };
-    let loaded = crate::load::load(source.path(), &load_options, &Device::Cpu)?;
+    let loaded = crate::load::load(source.path(), &load_options, &crate::default_device())?;
     let identity = model_identity(&source, &options.vae, loaded.arch, loaded.prediction)?;
     Ok(SdStylizer::new(loaded.model)
         .with_identity(identity)

@@ -103,7 +103,7 @@ impl SdStylizer {
     /// the prediction type, attention slicing); sampling uses the resolved
     /// [`crate::load::Loaded::prediction`] (kept in the model's config). No identity is set.
     pub fn load_with(path: &Path, options: &crate::load::LoadOptions) -> Result<Self> {
-        let loaded = crate::load::load(path, options, &Device::Cpu)?;
+        let loaded = crate::load::load(path, options, &crate::default_device())?;
         debug_assert_eq!(loaded.model.prediction(), loaded.prediction);
         Ok(Self::new(loaded.model))
     }

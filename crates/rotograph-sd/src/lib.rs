@@ -27,3 +27,18 @@ pub mod vae;
 pub use backend::{make_stylizer, SdOptions};
 pub use config::Prediction;
 pub use load::{load, LoadOptions, Loaded, VaeChoice};
+
+/// The device the `sd` backend runs on: the first CUDA GPU with the `cuda` feature, the first
+/// Metal GPU with `metal`, when one is found; the CPU otherwise (always without those features).
+/// Noise is generated on the CPU either way (ours, seeded), so seeds give the same latents.
+pub fn default_device() -> candle_core::Device {
+    #[cfg(feature = "cuda")]
+    if let Ok(d) = candle_core::Device::cuda_if_available(0) {
+        return d;
+    }
+    #[cfg(feature = "metal")]
+    if let Ok(d) = candle_core::Device::metal_if_available(0) {
+        return d;
+    }
+    candle_core::Device::Cpu
+}
