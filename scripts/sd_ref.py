@@ -124,13 +124,15 @@ ARCHS = {"sd15": {"full": SD15_FULL, "tiny": SD15_TINY}, "sd-turbo": {"full": SD
 
 
 def build_models(arch, size, seed):
-    """Random-weight (unet, vae, text_encoder) of `arch` ("sd15") at `size` ("tiny"/"full"),
+    """Random-weight (unet, vae, text_encoder) of `arch` (a key of ARCHS) at `size` ("tiny"/"full"),
     initialised by the libraries' own initialisers after `torch.manual_seed(seed)`."""
     from diffusers import AutoencoderKL, UNet2DConditionModel
     from transformers import CLIPTextConfig, CLIPTextModel
 
     if arch not in ARCHS:
         raise SystemExit(f"unknown arch {arch!r} (have: {', '.join(ARCHS)})")
+    if size not in ARCHS[arch]:
+        raise SystemExit(f"arch {arch!r} has no {size!r} config (have: {', '.join(ARCHS[arch])})")
     cfg = ARCHS[arch][size]
     torch.manual_seed(seed)
     strip = lambda d: {k: v for k, v in d.items() if not k.startswith("_")}
