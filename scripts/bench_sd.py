@@ -3,6 +3,8 @@
 
     # once: full-size random weights as a diffusers folder (about 4.3 GB, not committed)
     python3 scripts/bench_sd.py make-weights /tmp/sd15-full --arch sd15
+    # SD-Turbo (SD 2.1 architecture) plus a random default-config TAESD in taesd/ (~5.2 GB)
+    python3 scripts/bench_sd.py make-weights /tmp/sd-turbo-full --arch sd-turbo
     # one measurement; prints one JSON line
     python3 scripts/bench_sd.py run /tmp/sd15-full --op unet --threads 1
 
@@ -10,13 +12,16 @@
 (`cargo run --release -p rotograph-sd --example bench_sd`) alternately on the same folder.
 
 Ops (inputs are fixed-seed random tensors; the work is the same as the Rust side's):
-  unet     one UNet evaluation at batch 2 (CFG) on `size/8` latents, context [2, 77, hidden]
+  unet     one UNet evaluation on `size/8` latents at batch 2 (CFG; batch 1 at --cfg 1),
+           context [batch, 77, hidden]
   vae-enc  VAE encode of one `size`x`size` image (posterior mean)
   vae-dec  VAE decode of one latent to a `size`x`size` image
   img2img  one frame: text encode (prompt + negative), VAE encode, the k-diffusion sampler
-           over A1111's img2img schedule for --steps/--denoise (CFG, batch 2), VAE decode
-Wall time and process CPU time are measured around the op only (weights already loaded).
-SD-Turbo / TAESD: `--arch` and `--vae` are the hooks; only "sd15" and the full VAE exist yet.
+           over A1111's img2img schedule for --steps/--denoise (CFG at --cfg: batch 2, or one
+           batch-1 UNet pass per step at --cfg 1 as SD-Turbo runs), VAE decode
+`--vae taesd` swaps the VAE for the folder's `taesd/` (diffusers AutoencoderTiny) in the VAE
+ops and the frame. Wall time and process CPU time are measured around the op only (weights
+already loaded).
 """
 import argparse
 import json
@@ -55,18 +60,22 @@ def main():
     run.add_argument("--steps", type=int, default=20)
     run.add_argument("--denoise", type=float, default=0.5)
     run.add_argument("--sampler", default="euler", choices=["euler", "euler_a"])
-    run.add_argument("--vae", default="full", choices=["full"],
-                     help="'taesd' once the Rust side has it")
+    run.add_argument("--cfg", type=float, default=7.0)
+    run.add_argument("--vae", default="full", choices=["full", "taesd"])
     a = ap.parse_args()
 
     if a.cmd == "make-weights":
         unet, vae, text = sd_ref.build_models(a.arch, "full", a.seed)
         sd_ref.save_diffusers(a.out, unet, vae, text)
+        del unet, vae, text
+        sd_ref.write_extras(a.out, a.arch, a.seed)
         return
 
     torch.set_num_threads(a.threads)
     torch.set_grad_enabled(False)
     unet, vae, text = sd_ref.load_diffusers(a.model)
+    if a.vae == "taesd":
+        vae = sd_ref.load_taesd(a.model)
     g = torch.Generator().manual_seed(0)
     lat = a.size // 8
     hidden = text.config.hidden_size
@@ -74,8 +83,9 @@ def main():
 
     def op():
         if a.op == "unet":
-            x = torch.randn(2, 4, lat, lat, generator=g)
-            ctx = torch.randn(2, 77, hidden, generator=g)
+            batch = 1 if a.cfg == 1.0 else 2  # CFG's uncond + cond pair, or cond alone
+            x = torch.randn(batch, 4, lat, lat, generator=g)
+            ctx = torch.randn(batch, 77, hidden, generator=g)
             t = torch.tensor(500.0)
             start = time.perf_counter(), time.process_time()
             unet(x, t, encoder_hidden_states=ctx)
@@ -94,12 +104,13 @@ def main():
             sigmas = sd_ref.img2img_sigmas(a.steps, a.denoise)
             x = init + torch.randn(init.shape, generator=g) * sigmas[0]
             noise = [torch.randn(init.shape, generator=g) for _ in range(len(sigmas))]
-            x = sd_ref.sample(a.sampler, unet, x, sigmas, uncond, cond, 7.0, noise)
+            x = sd_ref.sample(a.sampler, unet, x, sigmas, uncond, cond, a.cfg, noise)
             sd_ref.vae_decode(vae, x)
         return time.perf_counter() - start[0], time.process_time() - start[1]
 
     wall, cpu = op()
     print(json.dumps({"impl": "pytorch", "op": a.op, "size": a.size, "threads": a.threads,
+                      "vae": a.vae, "steps": a.steps, "cfg": a.cfg,
                       "wall_s": round(wall, 3), "cpu_s": round(cpu, 3),
                       "torch": torch.__version__, "mkl": torch.backends.mkl.is_available(),
                       "mkldnn": torch.backends.mkldnn.is_available(), "threadpools": blas_info()}), flush=True)

@@ -9,10 +9,11 @@
 #
 # Knobs (environment): THREADS (1), REPS (3, for unet/vae-enc/vae-dec), FRAME_REPS (1, for
 # img2img), OPS ("unet vae-enc vae-dec img2img"), SIZE (512), STEPS (20), DENOISE (0.5),
-# SAMPLER (euler | euler_a), VAE (full; "taesd" once rotograph-sd loads TAESD), OUT_DIR.
-# SD-Turbo (after the sd-arch / sd-files merges; the weights script needs an "sd-turbo" arch):
-#   OPS=img2img STEPS=1 FRAME_REPS=3 scripts/bench_sd.sh /tmp/sd-turbo-full
-#   OPS=img2img STEPS=2 FRAME_REPS=3 VAE=taesd scripts/bench_sd.sh /tmp/sd-turbo-full
+# SAMPLER (euler | euler_a), CFG (7; 1 = one batch-1 UNet pass, no uncond), VAE (full | taesd),
+# OUT_DIR.
+# SD-Turbo (weights: `bench_sd.py make-weights /tmp/sd-turbo-full --arch sd-turbo`):
+#   OPS=img2img STEPS=1 DENOISE=1 CFG=1 SAMPLER=euler_a FRAME_REPS=3 scripts/bench_sd.sh /tmp/sd-turbo-full
+#   OPS=img2img STEPS=2 DENOISE=1 CFG=1 SAMPLER=euler_a VAE=taesd scripts/bench_sd.sh /tmp/sd-turbo-full
 # OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE are unset for the measured processes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -26,6 +27,7 @@ SIZE=${SIZE:-512}
 STEPS=${STEPS:-20}
 DENOISE=${DENOISE:-0.5}
 SAMPLER=${SAMPLER:-euler}
+CFG=${CFG:-7}
 VAE=${VAE:-full}
 OUT_DIR=${OUT_DIR:-$(mktemp -d /tmp/bench_sd.XXXXXX)}
 mkdir -p "$OUT_DIR"
@@ -39,7 +41,7 @@ esac
 
 cargo build --release --locked -p rotograph-sd --example bench_sd >&2
 RUST_BIN=target/release/examples/bench_sd
-COMMON=(--op OP --size "$SIZE" --steps "$STEPS" --denoise "$DENOISE" --vae "$VAE")
+COMMON=(--op OP --size "$SIZE" --steps "$STEPS" --denoise "$DENOISE" --cfg "$CFG" --vae "$VAE")
 
 # measure IMPL OP: runs one measurement and appends its JSON line (with rss_kb) to $RESULTS.
 measure() {
@@ -68,7 +70,7 @@ EOF
   tail -n1 "$RESULTS" >&2
 }
 
-echo "# $(date -u +%FT%TZ) model=$MODEL threads=$THREADS size=$SIZE steps=$STEPS denoise=$DENOISE sampler=$SAMPLER vae=$VAE load=$(cut -d' ' -f1-3 /proc/loadavg)" >&2
+echo "# $(date -u +%FT%TZ) model=$MODEL threads=$THREADS size=$SIZE steps=$STEPS denoise=$DENOISE sampler=$SAMPLER cfg=$CFG vae=$VAE load=$(cut -d' ' -f1-3 /proc/loadavg)" >&2
 for op in $OPS; do
   n=$REPS
   [ "$op" = img2img ] && n=$FRAME_REPS

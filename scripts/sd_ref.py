@@ -4,8 +4,8 @@ What it implements (on top of the diffusers/transformers modules, written here f
 published definitions):
 
 * model configs per architecture (`ARCHS`): a tiny one for parity fixtures and the full-size
-  one for benchmarks. Only "sd15" exists for now; SD2 / SDXL / Turbo / TAESD get an entry
-  (and a branch in `build_models`) when the Rust side supports them.
+  one for benchmarks: "sd15" (tiny and full) and "sd-turbo" (full only: SD 2.1 architecture
+  plus a default-config TAESD).
 * the CLIP tokenizer built from the BPE vocabulary rotograph ships
   (`crates/rotograph-sd/data/bpe_simple_vocab_16e6.txt.gz`), as OpenAI CLIP derives its
   vocabulary from it: the 256 byte symbols, the same with `</w>`, one entry per merge, then
@@ -103,17 +103,36 @@ SD15_TINY = {
                          num_attention_heads=2, num_hidden_layers=2, projection_dim=16),
 }
 
-ARCHS = {"sd15": {"full": SD15_FULL, "tiny": SD15_TINY}}
+# SD-Turbo (stabilityai/sd-turbo): the SD 2.1 architecture at 512x512. UNet with per-block
+# head dims [5, 10, 20, 20] (64-channel heads), linear projections in the transformers and
+# 1024-wide cross-attention; the OpenCLIP ViT-H text encoder as diffusers stores it (23 of its
+# 24 layers, the penultimate layer's output is SD 2.x's conditioning), GELU; the SD VAE;
+# epsilon prediction (scheduler_config.json written by `save_diffusers`).
+SD_TURBO_FULL = {
+    "unet": dict(SD15_FULL["unet"], attention_head_dim=[5, 10, 20, 20], cross_attention_dim=1024,
+                 use_linear_projection=True),
+    "vae": dict(SD15_FULL["vae"]),
+    "text_encoder": dict(SD15_FULL["text_encoder"], hidden_act="gelu", hidden_size=1024,
+                         intermediate_size=4096, num_attention_heads=16, num_hidden_layers=23,
+                         projection_dim=512),
+    "prediction_type": "epsilon",
+    # TAESD as diffusers' AutoencoderTiny with its default config (madebyollin/taesd).
+    "taesd": {},
+}
+
+ARCHS = {"sd15": {"full": SD15_FULL, "tiny": SD15_TINY}, "sd-turbo": {"full": SD_TURBO_FULL}}
 
 
 def build_models(arch, size, seed):
-    """Random-weight (unet, vae, text_encoder) of `arch` ("sd15") at `size` ("tiny"/"full"),
+    """Random-weight (unet, vae, text_encoder) of `arch` (a key of ARCHS) at `size` ("tiny"/"full"),
     initialised by the libraries' own initialisers after `torch.manual_seed(seed)`."""
     from diffusers import AutoencoderKL, UNet2DConditionModel
     from transformers import CLIPTextConfig, CLIPTextModel
 
     if arch not in ARCHS:
         raise SystemExit(f"unknown arch {arch!r} (have: {', '.join(ARCHS)})")
+    if size not in ARCHS[arch]:
+        raise SystemExit(f"arch {arch!r} has no {size!r} config (have: {', '.join(ARCHS[arch])})")
     cfg = ARCHS[arch][size]
     torch.manual_seed(seed)
     strip = lambda d: {k: v for k, v in d.items() if not k.startswith("_")}
@@ -122,6 +141,39 @@ def build_models(arch, size, seed):
     te_cfg = {k: v for k, v in cfg["text_encoder"].items() if k != "architectures"}
     text = CLIPTextModel(CLIPTextConfig(**te_cfg))
     return unet.eval(), vae.eval(), text.eval()
+
+
+def build_taesd(arch, seed):
+    """Random-weight TAESD (diffusers `AutoencoderTiny`) of `arch`'s full config, or None."""
+    from diffusers import AutoencoderTiny
+
+    cfg = ARCHS[arch]["full"].get("taesd")
+    if cfg is None:
+        return None
+    torch.manual_seed(seed)
+    return AutoencoderTiny(**cfg).eval()
+
+
+def write_extras(out, arch, seed, dtype=torch.float32):
+    """The parts of a diffusers folder besides unet/vae/text_encoder that `arch` has: the
+    scheduler's prediction type and a random `taesd/` folder."""
+    cfg = ARCHS[arch]["full"]
+    if "prediction_type" in cfg:
+        os.makedirs(os.path.join(out, "scheduler"), exist_ok=True)
+        with open(os.path.join(out, "scheduler", "scheduler_config.json"), "w") as f:
+            json.dump({"_class_name": "EulerDiscreteScheduler",
+                       "prediction_type": cfg["prediction_type"]}, f)
+    taesd = build_taesd(arch, seed)
+    if taesd is not None:
+        taesd.to(dtype).save_pretrained(os.path.join(out, "taesd"), safe_serialization=True)
+
+
+def load_taesd(path):
+    """The `taesd/` folder of a diffusers model folder as an `AutoencoderTiny`, in float32."""
+    from diffusers import AutoencoderTiny
+
+    return AutoencoderTiny.from_pretrained(os.path.join(path, "taesd"),
+                                           torch_dtype=torch.float32).eval()
 
 
 def save_diffusers(out, unet, vae, text, dtype=torch.float32):
@@ -239,11 +291,15 @@ def encode_text(text, ids):
 @torch.no_grad()
 def vae_encode_mean(vae, image):
     """Posterior mean times the scaling factor; `image` is `[B, 3, H, W]` in [-1, 1]."""
-    return vae.encode(image).latent_dist.mean * vae.config.scaling_factor
+    enc = vae.encode(image)
+    if hasattr(enc, "latents"):  # AutoencoderTiny: already in the UNet's scaled latent space
+        return enc.latents
+    return enc.latent_dist.mean * vae.config.scaling_factor
 
 
 @torch.no_grad()
 def vae_decode(vae, latents):
+    """Image in [-1, 1]; AutoencoderTiny's scaling_factor is 1.0, so this also serves TAESD."""
     return vae.decode(latents / vae.config.scaling_factor).sample
 
 
@@ -251,10 +307,14 @@ def vae_decode(vae, latents):
 def cfg_denoise(unet, x, sigma, uncond, cond, cfg):
     c_in = 1.0 / (float(sigma) ** 2 + 1) ** 0.5
     t = torch.tensor(sigma_to_t(sigma), dtype=torch.float32)
-    xin = torch.cat([x * c_in] * 2)
-    eps = unet(xin, t, encoder_hidden_states=torch.cat([uncond, cond])).sample
-    eps_u, eps_c = eps.chunk(2)
-    eps = eps_u + cfg * (eps_c - eps_u)
+    if cfg == 1.0:
+        # uncond + 1 * (cond - uncond) = cond: one UNet pass at batch 1, as rotograph does.
+        eps = unet(x * c_in, t, encoder_hidden_states=cond).sample
+    else:
+        xin = torch.cat([x * c_in] * 2)
+        eps = unet(xin, t, encoder_hidden_states=torch.cat([uncond, cond])).sample
+        eps_u, eps_c = eps.chunk(2)
+        eps = eps_u + cfg * (eps_c - eps_u)
     return x - eps * float(sigma)
 
 

@@ -2,21 +2,24 @@
 //!
 //! ```text
 //! RAYON_NUM_THREADS=1 cargo run --release -p rotograph-sd --example bench_sd -- \
-//!     /tmp/sd15-full --op unet [--size 512] [--steps 20] [--denoise 0.5] [--sampler Euler]
+//!     /tmp/sd15-full --op unet [--size 512] [--steps 20] [--denoise 0.5] [--sampler Euler] \
+//!     [--cfg 7] [--vae full|taesd]
 //! ```
 //!
 //! Loads a diffusers folder (e.g. the random full-size weights `bench_sd.py make-weights`
 //! writes), runs one op and prints one JSON line with its wall and process CPU seconds (the op
-//! only, weights already loaded). Ops: `unet` (one evaluation at batch 2 on `size/8` latents),
-//! `vae-enc`, `vae-dec` (one `size`x`size` image), `img2img` (one frame through
-//! [`SdStylizer`]: prompts, VAE encode, the sampler over A1111's img2img schedule with CFG,
-//! VAE decode). Threads: candle's CPU kernels follow `RAYON_NUM_THREADS`. SD-Turbo / TAESD:
-//! `--vae taesd` is reserved for when the crate loads TAESD.
+//! only, weights already loaded). Ops: `unet` (one evaluation on `size/8` latents, at batch 2
+//! for CFG or batch 1 at `--cfg 1`), `vae-enc`, `vae-dec` (one `size`x`size` image),
+//! `img2img` (one frame through [`SdStylizer`]: prompts, VAE encode, the sampler over A1111's
+//! img2img schedule with CFG (one batch-1 UNet pass per step at `--cfg 1`), VAE decode).
+//! `--vae taesd` loads the folder's `taesd/` instead of the full VAE
+//! ([`VaeChoice::Taesd`]). Threads: candle's CPU kernels follow `RAYON_NUM_THREADS`.
 
 use candle_core::{Device, Tensor};
 use rotograph::stylize::{Img2ImgParams, Img2ImgRequest, Stylizer};
 use rotograph_sd::img2img::SdStylizer;
 use rotograph_sd::noise::NvRng;
+use rotograph_sd::{LoadOptions, VaeChoice};
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -40,6 +43,7 @@ struct Args {
     steps: u32,
     denoise: f32,
     sampler: String,
+    cfg: f32,
     vae: String,
 }
 
@@ -52,6 +56,7 @@ fn parse_args() -> Result<Args, String> {
         steps: 20,
         denoise: 0.5,
         sampler: "Euler".into(),
+        cfg: 7.0,
         vae: "full".into(),
     };
     while let Some(arg) = it.next() {
@@ -70,6 +75,7 @@ fn parse_args() -> Result<Args, String> {
                     .map_err(|e| format!("--denoise: {e}"))?
             }
             "--sampler" => a.sampler = val("--sampler")?,
+            "--cfg" => a.cfg = val("--cfg")?.parse().map_err(|e| format!("--cfg: {e}"))?,
             "--vae" => a.vae = val("--vae")?,
             s if s.starts_with("--") => return Err(format!("unknown option {s}")),
             s => a.model = PathBuf::from(s),
@@ -78,8 +84,8 @@ fn parse_args() -> Result<Args, String> {
     if a.model.as_os_str().is_empty() || a.op.is_empty() {
         return Err("usage: bench_sd MODEL_DIR --op unet|vae-enc|vae-dec|img2img".into());
     }
-    if a.vae != "full" {
-        return Err(format!("--vae {} is not supported yet (only full)", a.vae));
+    if a.vae != "full" && a.vae != "taesd" {
+        return Err(format!("--vae {}: use full or taesd", a.vae));
     }
     if a.size == 0 || a.size % 8 != 0 {
         return Err("--size must be a positive multiple of 8".into());
@@ -96,7 +102,15 @@ fn randn(rng: &mut NvRng, shape: &[usize]) -> Result<Tensor, Box<dyn std::error:
 }
 
 fn run(a: &Args) -> Result<(), Box<dyn std::error::Error>> {
-    let sd = SdStylizer::load(&a.model)?;
+    let vae = match a.vae.as_str() {
+        "taesd" => VaeChoice::Taesd(None),
+        _ => VaeChoice::Model,
+    };
+    let options = LoadOptions {
+        vae,
+        ..LoadOptions::default()
+    };
+    let sd = SdStylizer::load_with(&a.model, &options)?;
     let model = sd.model();
     let mut rng = NvRng::new(0);
     let lat = a.size / 8;
@@ -110,8 +124,10 @@ fn run(a: &Args) -> Result<(), Box<dyn std::error::Error>> {
     let (start, cpu0);
     match a.op.as_str() {
         "unet" => {
-            let x = randn(&mut rng, &[2, 4, lat, lat])?;
-            let ctx = randn(&mut rng, &[2, 77, hidden])?;
+            // CFG evaluates uncond and cond in one batch; at cfg 1 only cond runs.
+            let batch = if a.cfg == 1.0 { 1 } else { 2 };
+            let x = randn(&mut rng, &[batch, 4, lat, lat])?;
+            let ctx = randn(&mut rng, &[batch, 77, hidden])?;
             (start, cpu0) = (Instant::now(), cpu_seconds());
             model.unet(&x, 500.0, &ctx)?;
         }
@@ -130,7 +146,7 @@ fn run(a: &Args) -> Result<(), Box<dyn std::error::Error>> {
                 negative_prompt: "blurry, lowres".into(),
                 denoise: a.denoise,
                 steps: a.steps,
-                cfg: 7.0,
+                cfg: a.cfg,
                 sampler: a.sampler.clone(),
                 ..Img2ImgParams::default()
             };
@@ -151,8 +167,8 @@ fn run(a: &Args) -> Result<(), Box<dyn std::error::Error>> {
     let threads = std::env::var("RAYON_NUM_THREADS").unwrap_or_else(|_| "all".into());
     println!(
         "{{\"impl\": \"candle\", \"op\": \"{}\", \"size\": {}, \"threads\": \"{threads}\", \
-         \"wall_s\": {wall:.3}, \"cpu_s\": {cpu:.3}}}",
-        a.op, a.size
+         \"vae\": \"{}\", \"steps\": {}, \"cfg\": {}, \"wall_s\": {wall:.3}, \"cpu_s\": {cpu:.3}}}",
+        a.op, a.size, a.vae, a.steps, a.cfg
     );
     Ok(())
 }
