@@ -1,4 +1,4 @@
-//! Stable Diffusion img2img for rotograph (issue 3, in progress): the parts that make results
+//! Stable Diffusion img2img for rotograph: the parts that make results
 //! match Automatic1111 — its "NV" seeded noise, prompt syntax and CLIP tokenization, sampler
 //! schedules — and the candle model ([`model`]: SD 1.x, SD 2.x with v-prediction, SDXL, and
 //! their Turbo variants) loaded from a diffusers folder of any size or a single-file checkpoint
