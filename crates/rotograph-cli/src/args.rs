@@ -328,6 +328,10 @@ pub struct Img2ImgArgs {
     /// What the sd backend's UNet predicts [default: auto].
     #[arg(long, value_enum)]
     pub prediction: Option<PredictionArg>,
+    /// Compute the sd backend's attention this many batch x head rows at a time: less memory
+    /// at large sizes, the same result up to rounding [default: all at once].
+    #[arg(long, value_name = "N")]
+    pub attention_slice: Option<usize>,
     /// Prompt.
     #[arg(long)]
     pub prompt: Option<String>,
@@ -411,6 +415,9 @@ impl CommonArgs {
         }
         if a.vae.is_some() {
             s.vae = a.vae.clone();
+        }
+        if a.attention_slice.is_some() {
+            s.attention_slice = a.attention_slice;
         }
         if let Some(p) = a.prediction {
             s.prediction = Some(

@@ -427,3 +427,35 @@ fn sd_single_file_vae_and_prediction() {
     assert_eq!(counts(&with(&sd2_out, &sd2, &[])), (2, 0));
     assert_eq!(pngs(&sd2_out).len(), 2);
 }
+
+#[test]
+fn sd_attention_slice_gives_the_same_frames_and_rejects_zero() {
+    let f = fixture(2, None);
+    let whole = f.out("whole");
+    assert_eq!(counts(&f.stylize(&whole, &[])), (2, 0));
+    let sliced = f.out("sliced");
+    assert_eq!(
+        counts(&f.stylize(&sliced, &["--attention-slice", "1"])),
+        (2, 0)
+    );
+    let toml = fs::read_to_string(sliced.join("rotograph.toml")).unwrap();
+    assert!(toml.contains("attention_slice = 1"), "{toml}");
+    // Slicing changes the order of float operations only: at most one 8-bit level apart.
+    for (a, b) in pngs(&whole).iter().zip(pngs(&sliced)) {
+        let (a, b) = (
+            image::open(a).unwrap().to_rgba8(),
+            image::open(&b).unwrap().to_rgba8(),
+        );
+        let worst = a
+            .as_raw()
+            .iter()
+            .zip(b.as_raw())
+            .map(|(x, y)| x.abs_diff(*y))
+            .max()
+            .unwrap();
+        assert!(worst <= 1, "sliced attention differs by {worst} levels");
+    }
+    let o = f.stylize(&f.out("zero"), &["--attention-slice", "0"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("attention_slice"), "{}", stderr(&o));
+}

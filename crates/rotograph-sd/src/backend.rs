@@ -67,6 +67,7 @@ impl SdOptions {
                 .map(VaeChoice::parse)
                 .unwrap_or_default(),
             prediction,
+            attention_slice: settings.attention_slice,
             ..SdOptions::new(model)
         })
     }

@@ -41,6 +41,9 @@ pub struct Settings {
     /// What the `sd` backend's UNet predicts: `auto` (the default: decided from the model),
     /// `epsilon` or `v`. The resolved type is part of the model identity.
     pub prediction: Option<String>,
+    /// Attention of the `sd` backend computed this many batch x head rows at a time: a smaller
+    /// score tensor at large sizes, the same result up to float rounding. Absent = all at once.
+    pub attention_slice: Option<usize>,
     /// Content identity of the backend's model, written by the run (see
     /// [`Stylizer::identity`]); part of every frame's key. A value read from a file is replaced.
     pub model_identity: Option<String>,
@@ -73,6 +76,7 @@ impl Default for Settings {
             model: None,
             vae: None,
             prediction: None,
+            attention_slice: None,
             model_identity: None,
             style: Style::Toon,
             jobs: 0,
@@ -142,6 +146,12 @@ impl Settings {
     /// Checks every value; errors name the setting.
     pub fn validate(&self) -> Result<()> {
         self.img2img.validate()?;
+        if self.attention_slice == Some(0) {
+            return Err(Error::setting(
+                "attention_slice",
+                "must be at least 1 (leave it out to compute attention all at once)",
+            ));
+        }
         if !(0.0..=1.0).contains(&self.mask_threshold) {
             return Err(Error::setting("mask_threshold", "must be within 0..=1"));
         }
@@ -415,6 +425,7 @@ fn stylize_frames(
             ("model", settings.model.is_some()),
             ("vae", settings.vae.is_some()),
             ("prediction", settings.prediction.is_some()),
+            ("attention_slice", settings.attention_slice.is_some()),
         ] {
             if given {
                 ignored.push(name);
