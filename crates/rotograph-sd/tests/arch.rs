@@ -4,6 +4,8 @@
 
 mod common;
 
+use common::randn;
+
 use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
 use candle_transformers::models::clip::text_model::{
@@ -19,7 +21,6 @@ use rotograph_sd::img2img::SdStylizer;
 use rotograph_sd::model::{
     pad_after_eos, Architecture, ModelError, Prediction, SdConfig, SdModel, TextCond,
 };
-use rotograph_sd::noise::NvRng;
 use rotograph_sd::tokenizer::{BOS, EOS};
 use rotograph_sd::unet::{Unet, UnetConfig, UnetInputs};
 use std::path::Path;
@@ -40,10 +41,6 @@ fn dir(arch: Tiny) -> &'static Path {
 
 fn model(arch: Tiny) -> SdModel {
     SdModel::load_diffusers(dir(arch), &Device::Cpu).unwrap()
-}
-
-fn randn(seed: u64, shape: &[usize]) -> Tensor {
-    Tensor::from_vec(NvRng::new(seed).randn_shape(shape), shape, &Device::Cpu).unwrap()
 }
 
 fn values(t: &Tensor) -> Vec<f32> {

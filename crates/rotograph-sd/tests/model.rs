@@ -2,9 +2,10 @@
 
 mod common;
 
+use common::{bits, randn};
+
 use candle_core::{Device, Tensor};
 use rotograph_sd::model::{ModelError, SdModel};
-use rotograph_sd::noise::NvRng;
 use std::sync::OnceLock;
 
 /// The tiny model, written and loaded once for all tests of this file.
@@ -19,20 +20,6 @@ fn model() -> &'static SdModel {
         });
         SdModel::load_diffusers(dir.path(), &Device::Cpu).unwrap()
     })
-}
-
-fn randn(seed: u64, shape: &[usize]) -> Tensor {
-    Tensor::from_vec(NvRng::new(seed).randn_shape(shape), shape, &Device::Cpu).unwrap()
-}
-
-fn bits(t: &Tensor) -> Vec<u32> {
-    t.flatten_all()
-        .unwrap()
-        .to_vec1::<f32>()
-        .unwrap()
-        .into_iter()
-        .map(f32::to_bits)
-        .collect()
 }
 
 fn token_ids() -> Tensor {

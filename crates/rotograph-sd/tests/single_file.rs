@@ -2,6 +2,8 @@
 //! files, architecture detection and key mapping.
 
 mod common;
+
+use common::{bits, randn};
 mod ldm;
 
 use common::Tiny;
@@ -88,20 +90,6 @@ fn open(path: &Path, vae: VaeChoice) -> Loaded {
         ..LoadOptions::default()
     };
     load(path, &opts, &Device::Cpu).unwrap()
-}
-
-fn randn(seed: u64, shape: &[usize]) -> Tensor {
-    Tensor::from_vec(NvRng::new(seed).randn_shape(shape), shape, &Device::Cpu).unwrap()
-}
-
-fn bits(t: &Tensor) -> Vec<u32> {
-    t.flatten_all()
-        .unwrap()
-        .to_vec1::<f32>()
-        .unwrap()
-        .into_iter()
-        .map(f32::to_bits)
-        .collect()
 }
 
 /// Text encoder, UNet, VAE encode and decode outputs, as bits.

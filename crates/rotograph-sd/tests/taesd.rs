@@ -7,7 +7,9 @@ use rotograph_sd::load::{load, LoadOptions, VaeChoice};
 use rotograph_sd::taesd::Taesd;
 use std::collections::HashMap;
 
-use rotograph_sd::testing::taesd::{bits, randn, weights, write_diffusers, write_pair};
+use rotograph_sd::testing::bits;
+use rotograph_sd::testing::randn_scaled as randn;
+use rotograph_sd::testing::taesd::{weights, write_diffusers, write_pair};
 
 // An oracle written straight from the published architecture, on the raw tensors.
 fn conv(x: &Tensor, w: &HashMap<String, Tensor>, name: &str, stride: usize) -> Tensor {

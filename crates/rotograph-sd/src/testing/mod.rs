@@ -12,6 +12,32 @@ use candle_nn::{VarBuilder, VarMap};
 use candle_transformers::models::stable_diffusion::vae::AutoEncoderKL;
 use std::path::Path;
 
+/// `scale` x NV-generator normals of `shape` from `seed`, on the CPU.
+pub fn randn_scaled(seed: u64, shape: &[usize], scale: f32) -> Tensor {
+    let v: Vec<f32> = NvRng::new(seed)
+        .randn_shape(shape)
+        .into_iter()
+        .map(|x| x * scale)
+        .collect();
+    Tensor::from_vec(v, shape, &Device::Cpu).unwrap()
+}
+
+/// NV-generator standard normals of `shape` from `seed`, on the CPU.
+pub fn randn(seed: u64, shape: &[usize]) -> Tensor {
+    randn_scaled(seed, shape, 1.0)
+}
+
+/// The f32 bit patterns of a tensor (for exact comparisons).
+pub fn bits(t: &Tensor) -> Vec<u32> {
+    t.flatten_all()
+        .unwrap()
+        .to_vec1::<f32>()
+        .unwrap()
+        .into_iter()
+        .map(f32::to_bits)
+        .collect()
+}
+
 pub mod ldm;
 pub mod taesd;
 

@@ -1,33 +1,12 @@
 //! A tiny random-weight TAESD (the tiny autoencoder) in both published layouts, for tests.
 
-use crate::noise::NvRng;
-use candle_core::{Device, Tensor};
+use super::randn_scaled;
+use candle_core::Tensor;
 use std::collections::HashMap;
 use std::path::Path;
 
 /// Channels of the tiny TAESD's blocks.
 pub const C: usize = 8;
-
-/// `scale` × NV-generator normals of `shape` from `seed`.
-pub fn randn(seed: u64, shape: &[usize], scale: f32) -> Tensor {
-    let v: Vec<f32> = NvRng::new(seed)
-        .randn_shape(shape)
-        .into_iter()
-        .map(|x| x * scale)
-        .collect();
-    Tensor::from_vec(v, shape, &Device::Cpu).unwrap()
-}
-
-/// The f32 bit patterns of a tensor (for exact comparisons).
-pub fn bits(t: &Tensor) -> Vec<u32> {
-    t.flatten_all()
-        .unwrap()
-        .to_vec1::<f32>()
-        .unwrap()
-        .into_iter()
-        .map(f32::to_bits)
-        .collect()
-}
 
 /// The published layout with one block per level: encoder `conv, block, (conv/2, block) x3,
 /// conv`; decoder (diffusers numbering) `conv, relu, block, (up, conv, block) x3, conv`.
@@ -37,10 +16,13 @@ pub fn weights() -> (HashMap<String, Tensor>, HashMap<String, Tensor>) {
     let mut conv =
         |m: &mut HashMap<String, Tensor>, name: String, cin: usize, cout: usize, bias: bool| {
             seed += 1;
-            let w = randn(seed, &[cout, cin, 3, 3], (1.0 / (9.0 * cin as f32)).sqrt());
+            let w = randn_scaled(seed, &[cout, cin, 3, 3], (1.0 / (9.0 * cin as f32)).sqrt());
             m.insert(format!("{name}.weight"), w);
             if bias {
-                m.insert(format!("{name}.bias"), randn(seed + 1000, &[cout], 0.1));
+                m.insert(
+                    format!("{name}.bias"),
+                    randn_scaled(seed + 1000, &[cout], 0.1),
+                );
             }
         };
     let mut enc = HashMap::new();
