@@ -16,6 +16,7 @@ pub mod progress;
 pub mod run;
 pub mod schedule;
 pub mod stylize;
+pub mod temporal;
 pub mod video;
 
 pub use error::{Error, Result};
