@@ -380,8 +380,8 @@ pub struct Img2ImgArgs {
     #[arg(long, short = 'j')]
     pub jobs: Option<usize>,
     /// Fit frames of other sizes to the first one instead of failing.
-    #[arg(long)]
-    pub allow_mixed_sizes: bool,
+    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_name = "BOOL")]
+    pub allow_mixed_sizes: Option<bool>,
 }
 
 impl CommonArgs {
@@ -448,7 +448,7 @@ impl CommonArgs {
         }
         set(&mut s.mask_threshold, a.mask_threshold);
         set(&mut s.jobs, a.jobs);
-        s.allow_mixed_sizes |= a.allow_mixed_sizes;
+        set(&mut s.allow_mixed_sizes, a.allow_mixed_sizes);
         s.validate()?;
         Ok(s)
     }
@@ -551,23 +551,23 @@ pub struct LoopbackArgs {
     #[arg(long, value_name = "LIST")]
     pub temporal_superimpose_alpha_list: Option<String>,
     /// Keep the seed for every frame instead of stepping it by batch_size*batch_count.
-    #[arg(long)]
-    pub fix_seed: bool,
+    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_name = "BOOL")]
+    pub fix_seed: Option<bool>,
     /// Keep the subseed for every frame.
-    #[arg(long)]
-    pub fix_subseed: bool,
+    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_name = "BOOL")]
+    pub fix_subseed: Option<bool>,
     /// Also write every loop's frames to OUT/loop-K/ (and a video per loop with a video output).
-    #[arg(long)]
-    pub save_every_loop: bool,
+    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_name = "BOOL")]
+    pub save_every_loop: Option<bool>,
     /// Keep the source where the mask is black (masks: --mask-directory, else the alpha channel).
-    #[arg(long)]
-    pub use_mask: bool,
+    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_name = "BOOL")]
+    pub use_mask: Option<bool>,
     /// A folder of masks named like the frames, or one mask image for all frames.
     #[arg(long, value_name = "PATH")]
     pub mask_directory: Option<PathBuf>,
     /// Read each frame's prompt from FRAME.txt (text after `--neg` = negative prompt).
-    #[arg(long)]
-    pub read_prompt_from_txt: bool,
+    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_name = "BOOL")]
+    pub read_prompt_from_txt: Option<bool>,
     /// Folder of the .txt prompts, named like the extracted frames (needed for a video input).
     #[arg(long, value_name = "DIR")]
     pub prompt_dir: Option<PathBuf>,
@@ -632,11 +632,11 @@ impl LoopbackCmd {
             &mut l.temporal_superimpose_alpha_list,
             a.temporal_superimpose_alpha_list.clone(),
         );
-        l.fix_seed |= a.fix_seed;
-        l.fix_subseed |= a.fix_subseed;
-        l.save_every_loop |= a.save_every_loop;
-        l.use_mask |= a.use_mask;
-        l.read_prompt_from_txt |= a.read_prompt_from_txt;
+        set(&mut l.fix_seed, a.fix_seed);
+        set(&mut l.fix_subseed, a.fix_subseed);
+        set(&mut l.save_every_loop, a.save_every_loop);
+        set(&mut l.use_mask, a.use_mask);
+        set(&mut l.read_prompt_from_txt, a.read_prompt_from_txt);
         for (slot, value) in [
             (&mut l.mask_directory, &a.mask_directory),
             (&mut l.prompt_dir, &a.prompt_dir),

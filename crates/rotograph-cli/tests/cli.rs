@@ -550,6 +550,21 @@ fn loopback_resumes_only_with_the_same_settings() {
         changed,
         "resumed = uninterrupted"
     );
+    // A switch given `=false` turns off what the config file turned on.
+    let toml = fs::read_to_string(&cfg).unwrap();
+    assert!(toml.contains("save_every_loop = true"), "{toml}");
+    let o = run(&[
+        "--json",
+        "loopback",
+        "--config",
+        s(&cfg),
+        "-o",
+        s(&out),
+        "--save-every-loop=false",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let toml = fs::read_to_string(&cfg).unwrap();
+    assert!(toml.contains("save_every_loop = false"), "{toml}");
 }
 
 #[test]

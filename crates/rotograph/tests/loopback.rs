@@ -772,3 +772,33 @@ fn job_masks_match_frames_by_name_and_keep_the_source_bit_exact() {
         }
     }
 }
+
+#[test]
+fn a_frame_edited_in_place_is_rendered_again_on_rerun() {
+    let dir = tempfile::tempdir().unwrap();
+    let frames_dir = dir.path().join("frames");
+    std::fs::create_dir_all(&frames_dir).unwrap();
+    let frames = clip(3);
+    for (k, f) in frames.iter().enumerate() {
+        f.save(frames_dir.join(name(k))).unwrap();
+    }
+    let mut s = rotograph::pipeline::Settings::default();
+    s.img2img.seed = 1;
+    s.img2img.subseed = 1;
+    s.loopback.loop_n = 2;
+    s.loopback.superimpose_alpha = "0.5".into();
+    let out = dir.path().join("out");
+    let backend = Recorder::new(Mode::Passthrough);
+    let first = loopback::loopback_with(&frames_dir, &out, &s, &backend, &NoProgress).unwrap();
+    assert_eq!(first.rendered, 6);
+    // Unchanged: nothing renders.
+    let again = loopback::loopback_with(&frames_dir, &out, &s, &backend, &NoProgress).unwrap();
+    assert_eq!(again.rendered, 0);
+    // The same name, new pixels: the stored loops are stale and the result follows the edit.
+    let edited = RgbaImage::from_pixel(W, H, Rgba([7, 70, 170, 255]));
+    edited.save(frames_dir.join(name(1))).unwrap();
+    let after = loopback::loopback_with(&frames_dir, &out, &s, &backend, &NoProgress).unwrap();
+    assert_eq!(after.rendered, 6);
+    let got = image::open(out.join(name(1))).unwrap().to_rgba8();
+    assert_eq!(got, edited, "passthrough of the edited frame");
+}

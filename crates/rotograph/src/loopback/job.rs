@@ -179,6 +179,40 @@ fn is_image_file(path: &Path) -> bool {
         .is_some_and(|e| ["png", "jpg", "jpeg", "webp"].contains(&e.to_ascii_lowercase().as_str()))
 }
 
+/// What identifies a file's content without reading it: its path, length and modification time.
+#[derive(Serialize)]
+struct FileStamp {
+    path: PathBuf,
+    len: u64,
+    modified_ns: u128,
+}
+
+/// Stamps of `path` (a file) or of every file directly in it (a folder: frames, masks, prompt
+/// files), sorted by name, so that editing, adding or removing one changes the resume key.
+fn file_stamps(path: &Path) -> Vec<FileStamp> {
+    let stamp = |p: PathBuf| {
+        let meta = std::fs::metadata(&p).ok()?;
+        meta.is_file().then(|| FileStamp {
+            len: meta.len(),
+            modified_ns: meta
+                .modified()
+                .ok()
+                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                .map_or(0, |d| d.as_nanos()),
+            path: p,
+        })
+    };
+    if path.is_dir() {
+        let mut entries: Vec<PathBuf> = std::fs::read_dir(path)
+            .map(|d| d.filter_map(|e| e.ok().map(|e| e.path())).collect())
+            .unwrap_or_default();
+        entries.sort();
+        entries.into_iter().filter_map(stamp).collect()
+    } else {
+        stamp(path.to_path_buf()).into_iter().collect()
+    }
+}
+
 /// Hash of everything that decides the stored loop frames: the render settings, the loopback
 /// parameters, the input, how frames are taken from it, masks and prompt files.
 fn store_key(input: &Path, settings: &Settings) -> String {
@@ -190,17 +224,26 @@ fn store_key(input: &Path, settings: &Settings) -> String {
         extract: &'a ExtractOptions,
         allow_mixed_sizes: bool,
         loopback: LoopbackConfig,
+        files: Vec<FileStamp>,
     }
     let mut loopback = settings.loopback.clone();
     // Where the results go does not change them.
     loopback.output_video = None;
+    let mut files = file_stamps(input);
+    for p in [&loopback.mask_directory, &loopback.prompt_dir]
+        .into_iter()
+        .flatten()
+    {
+        files.extend(file_stamps(p));
+    }
     let key = Key {
-        version: 1,
+        version: 2,
         render: settings.render_hash(),
         input: input.canonicalize().unwrap_or_else(|_| input.to_path_buf()),
         extract: &settings.extract,
         allow_mixed_sizes: settings.allow_mixed_sizes,
         loopback,
+        files,
     };
     hash_bytes(
         serde_json::to_string(&key)
