@@ -95,6 +95,38 @@ pub fn yuv420p_to_rgba(
     range: Range,
     dst: &mut [u8],
 ) {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU supports AVX2, checked just above.
+        return unsafe { yuv420p_to_rgba_avx2(src, width, height, matrix, range, dst) };
+    }
+    yuv420p_to_rgba_any(src, width, height, matrix, range, dst)
+}
+
+/// [`yuv420p_to_rgba`] compiled for AVX2: the same code, vectorized by the compiler with
+/// 256-bit registers.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn yuv420p_to_rgba_avx2(
+    src: &[u8],
+    width: u32,
+    height: u32,
+    matrix: Matrix,
+    range: Range,
+    dst: &mut [u8],
+) {
+    yuv420p_to_rgba_any(src, width, height, matrix, range, dst)
+}
+
+#[inline(always)]
+fn yuv420p_to_rgba_any(
+    src: &[u8],
+    width: u32,
+    height: u32,
+    matrix: Matrix,
+    range: Range,
+    dst: &mut [u8],
+) {
     let (w, h) = (width as usize, height as usize);
     let cw = w.div_ceil(2);
     let ch = h.div_ceil(2);
@@ -216,6 +248,23 @@ impl Coefficients {
 /// # Panics
 /// When a size is odd or `src` is shorter than the frame (caller bugs, not user input).
 pub fn rgba_to_yuv420p_bt709(src: &[u8], width: u32, height: u32, dst: &mut Vec<u8>) {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU supports AVX2, checked just above.
+        return unsafe { rgba_to_yuv420p_avx2(src, width, height, dst) };
+    }
+    rgba_to_yuv420p_any(src, width, height, dst)
+}
+
+/// [`rgba_to_yuv420p_bt709`] compiled for AVX2.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn rgba_to_yuv420p_avx2(src: &[u8], width: u32, height: u32, dst: &mut Vec<u8>) {
+    rgba_to_yuv420p_any(src, width, height, dst)
+}
+
+#[inline(always)]
+fn rgba_to_yuv420p_any(src: &[u8], width: u32, height: u32, dst: &mut Vec<u8>) {
     let (w, h) = (width as usize, height as usize);
     assert!(w % 2 == 0 && h % 2 == 0 && src.len() >= w * h * 4);
     let k = ToYuv::bt709();
@@ -389,6 +438,31 @@ mod tests {
         let worst = rgba.iter().zip(&back).map(|(a, b)| a.abs_diff(*b)).max();
         // 8-bit limited range keeps 219 luma levels: a round trip is within a couple of steps.
         assert!(worst <= Some(3), "worst {worst:?}");
+    }
+
+    #[test]
+    fn dispatched_and_portable_paths_agree() {
+        // The public functions take the AVX2 build where the CPU has it; both must give the same
+        // bytes as the portable code (odd sizes for decoding, which supports them).
+        let (w, h) = (37u32, 22u32);
+        let rgba: Vec<u8> = (0..w * h * 4).map(|i| (i * 97 % 253) as u8).collect();
+        let (mut a, mut b) = (Vec::new(), Vec::new());
+        rgba_to_yuv420p_bt709(&rgba[..(36 * 22 * 4)], 36, 22, &mut a);
+        rgba_to_yuv420p_any(&rgba[..(36 * 22 * 4)], 36, 22, &mut b);
+        assert_eq!(a, b);
+        let yuv: Vec<u8> = (0..yuv420p_len(w, h))
+            .map(|i| (i * 31 % 256) as u8)
+            .collect();
+        for (m, r) in [
+            (Matrix::Bt601, Range::Limited),
+            (Matrix::Bt709, Range::Full),
+        ] {
+            let mut x = vec![0u8; (w * h * 4) as usize];
+            let mut y = x.clone();
+            yuv420p_to_rgba(&yuv, w, h, m, r, &mut x);
+            yuv420p_to_rgba_any(&yuv, w, h, m, r, &mut y);
+            assert_eq!(x, y);
+        }
     }
 
     #[test]
