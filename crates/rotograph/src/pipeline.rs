@@ -1284,6 +1284,14 @@ mod tests {
         s.extract.size = Some((512, 288));
         let back = Settings::from_toml(&s.to_toml(), Path::new("x.toml")).unwrap();
         assert_eq!(back, s);
+        // The source's own rate (no fps) survives too, and integer rates read back.
+        s.extract.fps = None;
+        let text = s.to_toml();
+        assert!(text.contains("fps = \"source\""), "{text}");
+        assert_eq!(Settings::from_toml(&text, Path::new("x.toml")).unwrap(), s);
+        let fps = |t: &str| Settings::from_toml(t, Path::new("x.toml")).map(|s| s.extract.fps);
+        assert_eq!(fps("[extract]\nfps = 24\n").unwrap(), Some(24.0));
+        assert!(fps("[extract]\nfps = \"film\"\n").is_err());
         let err = Settings::from_toml("denoize = 0.3\n", Path::new("x.toml")).unwrap_err();
         assert!(err.to_string().contains("denoize"), "{err}");
     }

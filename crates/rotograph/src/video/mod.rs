@@ -48,7 +48,9 @@ pub struct VideoInfo {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ExtractOptions {
-    /// Frames per second to sample at (`-r 12/1`); `None` keeps every source frame.
+    /// Frames per second to sample at (`-r 12/1`); `None` keeps every source frame (written
+    /// `fps = "source"` in settings files, so that it survives a round trip).
+    #[serde(with = "fps_setting")]
     pub fps: Option<f64>,
     /// Keep every n-th of the sampled frames (1 = all).
     pub extract_nth_frame: usize,
@@ -64,6 +66,35 @@ pub struct ExtractOptions {
     pub fit: Fit,
     /// Round the size to this multiple (8 or 64). `None`: 8 when `size` is given, else unchanged.
     pub multiple: Option<u32>,
+}
+
+/// `fps` in settings files: a number, or `"source"` for the source's own rate.
+mod fps_setting {
+    use serde::{de, Deserialize, Deserializer, Serialize, Serializer};
+
+    #[derive(Serialize, Deserialize)]
+    #[serde(untagged)]
+    enum Fps {
+        Rate(f64),
+        Word(String),
+    }
+
+    pub fn serialize<S: Serializer>(v: &Option<f64>, s: S) -> Result<S::Ok, S::Error> {
+        match v {
+            Some(r) => Fps::Rate(*r).serialize(s),
+            None => Fps::Word("source".into()).serialize(s),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
+        match Fps::deserialize(d)? {
+            Fps::Rate(r) => Ok(Some(r)),
+            Fps::Word(w) if w == "source" => Ok(None),
+            Fps::Word(w) => Err(de::Error::custom(format!(
+                "fps = \"{w}\": give a number of frames per second or \"source\""
+            ))),
+        }
+    }
 }
 
 impl Default for ExtractOptions {
