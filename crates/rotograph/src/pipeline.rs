@@ -1576,6 +1576,83 @@ mod tests {
         }
     }
 
+    /// A textured clip panning right by 2 px a frame (flow has something to track).
+    fn panning(n: usize) -> Vec<RgbaImage> {
+        (0..n)
+            .map(|i| {
+                RgbaImage::from_fn(48, 32, |x, y| {
+                    let fx = x as f32 - 2.0 * i as f32;
+                    let v = 128.0 + 60.0 * (fx * 0.31).sin() + 50.0 * (y as f32 * 0.23).cos();
+                    Rgba([v as u8, (255.0 - v) as u8, (y * 6) as u8, 255])
+                })
+            })
+            .collect()
+    }
+
+    fn panning_source(frames: &[RgbaImage]) -> Box<dyn FrameSource> {
+        Box::new(MemSource {
+            frames: frames.to_vec(),
+            next: 0,
+            fail_at: None,
+        })
+    }
+
+    fn folder_bytes(dir: &Path) -> Vec<Vec<u8>> {
+        frames::list_frames(dir)
+            .unwrap()
+            .iter()
+            .map(|p| std::fs::read(p).unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn warp_init_chains_frames_in_order_and_resumes_exactly() {
+        let clip = panning(8);
+        let mut s = settings(3);
+        s.img2img.denoise = 0.3;
+        s.warp_init = 0.8;
+        s.color_match = ColorMatch::First;
+        let st = Invert::new();
+        let whole = tempfile::tempdir().unwrap();
+        let run = open_run(whole.path(), &mut s, &st).unwrap();
+        let order = Mutex::new(Vec::new());
+        let mut sink = |i: &FrameInfo, _: &Frame| {
+            order.lock().unwrap().push(i.index);
+            Ok(())
+        };
+        let r = stylize_source(panning_source(&clip), &run, &s, &st, &NoProgress, Some(&mut sink))
+            .unwrap();
+        assert_eq!(r.rendered, 8);
+        assert_eq!(order.into_inner().unwrap(), (0..8).collect::<Vec<_>>());
+        // Not the plain result: frames after the first depend on their predecessor.
+        let plain_dir = tempfile::tempdir().unwrap();
+        let mut plain = settings(3);
+        plain.img2img.denoise = 0.3;
+        let prun = open_run(plain_dir.path(), &mut plain, &st).unwrap();
+        stylize_source(panning_source(&clip), &prun, &plain, &st, &NoProgress, None).unwrap();
+        let (w, p) = (folder_bytes(whole.path()), folder_bytes(plain_dir.path()));
+        assert_eq!(w[0], p[0]);
+        assert!(w[1..].iter().zip(&p[1..]).all(|(a, b)| a != b));
+
+        // Interrupted, then resumed: the same bytes as the uninterrupted run.
+        let cut = tempfile::tempdir().unwrap();
+        let run = open_run(cut.path(), &mut s, &st).unwrap();
+        let stop = StopAfter(AtomicUsize::new(0));
+        let err = stylize_source(panning_source(&clip), &run, &s, &st, &stop, None).unwrap_err();
+        assert!(matches!(err, Error::Interrupted));
+        let done = run.finished();
+        assert!(done > 0 && done < 8, "{done}");
+        let r = stylize_source(panning_source(&clip), &run, &s, &st, &NoProgress, None).unwrap();
+        assert_eq!((r.skipped, r.rendered), (done, 8 - done));
+        assert_eq!(folder_bytes(cut.path()), w);
+
+        // A changed source frame re-renders it and every frame after it (keys chain).
+        let mut changed = clip.clone();
+        changed[5].put_pixel(0, 0, Rgba([1, 2, 3, 255]));
+        let r = stylize_source(panning_source(&changed), &run, &s, &st, &NoProgress, None).unwrap();
+        assert_eq!((r.skipped, r.rendered), (5, 3));
+    }
+
     #[test]
     fn settings_round_trip_through_toml() {
         let mut s = settings(2);
