@@ -661,7 +661,7 @@ fn stylize_frames(
                         Ok(Some((info, frame))) => {
                             index = info.index + 1;
                             let before = if warp {
-                                std::mem::replace(&mut last, Some(Arc::new(frame.image.clone())))
+                                last.replace(Arc::new(frame.image.clone()))
                             } else {
                                 None
                             };
@@ -1620,8 +1620,15 @@ mod tests {
             order.lock().unwrap().push(i.index);
             Ok(())
         };
-        let r = stylize_source(panning_source(&clip), &run, &s, &st, &NoProgress, Some(&mut sink))
-            .unwrap();
+        let r = stylize_source(
+            panning_source(&clip),
+            &run,
+            &s,
+            &st,
+            &NoProgress,
+            Some(&mut sink),
+        )
+        .unwrap();
         assert_eq!(r.rendered, 8);
         assert_eq!(order.into_inner().unwrap(), (0..8).collect::<Vec<_>>());
         // Not the plain result: frames after the first depend on their predecessor.

@@ -543,11 +543,14 @@ pub fn run(
             let mut out = current.clone();
             out.lerp_to(&generated, p.alpha);
             let color_match = plan.settings.color_match;
-            if !color_match.is_none() && !(color_match == ColorMatch::First && index == 0) {
-                let reference = match color_match {
-                    ColorMatch::First => store.get(loop_i, 0)?,
-                    _ => store.get(0, index)?,
-                };
+            // The first frame of a loop is its own `first` reference: left as it is.
+            let reference = match color_match {
+                ColorMatch::None => None,
+                ColorMatch::First if index == 0 => None,
+                ColorMatch::First => Some(store.get(loop_i, 0)?),
+                ColorMatch::Source => Some(store.get(0, index)?),
+            };
+            if let Some(reference) = reference {
                 out = ImageF32::from_rgba(&warp_init::match_colors(
                     &out.to_rgba(),
                     &reference.to_rgba(),
