@@ -610,6 +610,8 @@ fn stylize_frames(
     });
 
     let abort = AtomicBool::new(false);
+    // Sequential mode: set once the emitter renders a frame (no longer a resumed prefix).
+    let rendering = AtomicBool::new(false);
     let interrupted = AtomicBool::new(false);
     // Tokens bound the frames between the reader and the in-order emitter.
     let in_flight = 2 * jobs + 2;
@@ -683,6 +685,7 @@ fn stylize_frames(
             let work_rx = work_rx.clone();
             let done_tx = done_tx.clone();
             let (abort, interrupted, settings_hash) = (&abort, &interrupted, &settings_hash);
+            let rendering = &rendering;
             s.spawn(move || {
                 for (info, frame, before) in work_rx.iter() {
                     let index = info.index;
@@ -696,7 +699,8 @@ fn stylize_frames(
                         continue;
                     }
                     let ready = if sequential {
-                        prepare_ahead(info, frame, before, run, settings, settings_hash)
+                        let resuming = !rendering.load(Ordering::SeqCst);
+                        prepare_ahead(info, frame, before, run, settings, settings_hash, resuming)
                             .map(Ready::Prepared)
                     } else {
                         process_frame(
@@ -757,7 +761,12 @@ fn stylize_frames(
                             continue;
                         }
                         match chain.step(p) {
-                            Ok(d) => d,
+                            Ok(d) => {
+                                if !d.skipped {
+                                    rendering.store(true, Ordering::SeqCst);
+                                }
+                                d
+                            }
                             Err(e) => {
                                 abort.store(true, Ordering::SeqCst);
                                 first_error = Some(e);
@@ -882,8 +891,9 @@ fn prepare_frame(
 }
 
 /// [`prepare_frame`] for a run whose frames depend on earlier outputs: also computes the source
-/// motion to the previous frame (warp init), unless the frame's output is already in the run
-/// folder (then it is most likely resumed, and [`Chain::step`] computes the motion if not).
+/// motion to the previous frame (warp init), unless the run is `resuming` (only skipped frames
+/// so far) and the frame's output is in the run folder: then it is most likely resumed too, and
+/// [`Chain::step`] computes the motion if not.
 fn prepare_ahead(
     info: FrameInfo,
     frame: Frame,
@@ -891,9 +901,10 @@ fn prepare_ahead(
     run: Option<&RunFolder>,
     settings: &Settings,
     settings_hash: &str,
+    resuming: bool,
 ) -> Result<Prepared> {
     let mut p = prepare_frame(info, frame, run, settings_hash, settings)?;
-    let likely_done = run.is_some_and(|r| r.dir().join(&p.info.name).is_file());
+    let likely_done = resuming && run.is_some_and(|r| r.dir().join(&p.info.name).is_file());
     if let (Some(before), false) = (&before, likely_done) {
         p.motion = Some(motion_between(before, &p.frame.image)?);
     }
@@ -1605,6 +1616,19 @@ mod tests {
             .collect()
     }
 
+    /// Asks to stop once three frames were reported.
+    struct StopAfterFrames(AtomicUsize);
+    impl Progress for StopAfterFrames {
+        fn event(&self, e: Event) {
+            if matches!(e, Event::Frame { .. }) {
+                self.0.fetch_add(1, Ordering::SeqCst);
+            }
+        }
+        fn should_stop(&self) -> bool {
+            self.0.load(Ordering::SeqCst) >= 3
+        }
+    }
+
     #[test]
     fn warp_init_chains_frames_in_order_and_resumes_exactly() {
         let clip = panning(8);
@@ -1644,11 +1668,11 @@ mod tests {
         // Interrupted, then resumed: the same bytes as the uninterrupted run.
         let cut = tempfile::tempdir().unwrap();
         let run = open_run(cut.path(), &mut s, &st).unwrap();
-        let stop = StopAfter(AtomicUsize::new(0));
+        let stop = StopAfterFrames(AtomicUsize::new(0));
         let err = stylize_source(panning_source(&clip), &run, &s, &st, &stop, None).unwrap_err();
         assert!(matches!(err, Error::Interrupted));
         let done = run.finished();
-        assert!(done > 0 && done < 8, "{done}");
+        assert_eq!(done, 3, "the emitter checks before each render");
         let r = stylize_source(panning_source(&clip), &run, &s, &st, &NoProgress, None).unwrap();
         assert_eq!((r.skipped, r.rendered), (done, 8 - done));
         assert_eq!(folder_bytes(cut.path()), w);
