@@ -86,6 +86,14 @@ fn roto_and_loopback_take_the_flags() {
     let r = json_run(&args);
     assert_eq!(r["stylize"]["rendered"].as_u64(), Some(5), "{r}");
     assert!(fs::metadata(&video).unwrap().len() > 0);
+    // Without a run folder (frames stream into the encoder) warp init works the same way.
+    let streamed = d.path().join("streamed.mp4");
+    let mut args = vec!["roto", s(&clip), "-o", s(&streamed), "--warp-init", "0.6"];
+    args.extend_from_slice(&CLIP_ARGS);
+    args.push("--no-keep-frames");
+    let r = json_run(&args);
+    assert_eq!(r["stylize"]["rendered"].as_u64(), Some(5), "{r}");
+    assert!(fs::metadata(&streamed).unwrap().len() > 0);
 
     let lb = d.path().join("loop");
     let mut args = vec!["loopback", s(&clip), "-o", s(&lb), "--loop-n", "2"];
