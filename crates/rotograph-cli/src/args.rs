@@ -5,6 +5,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use rotograph::frames::{Exposure, Fit};
 use rotograph::pipeline::{EncodeSettings, Settings};
 use rotograph::stylize::toon::Style;
+use rotograph::temporal::warp_init::ColorMatch;
 use rotograph::video::{EncodeOptions, ExtractOptions};
 use std::path::{Path, PathBuf};
 
@@ -306,6 +307,8 @@ pub struct CommonArgs {
     pub extract: ExtractArgs,
     #[command(flatten)]
     pub img2img: Img2ImgArgs,
+    #[command(flatten)]
+    pub warp_init: WarpInitArgs,
 }
 
 /// img2img flags, as Automatic1111 names them.
@@ -449,6 +452,7 @@ impl CommonArgs {
         set(&mut s.mask_threshold, a.mask_threshold);
         set(&mut s.jobs, a.jobs);
         set(&mut s.allow_mixed_sizes, a.allow_mixed_sizes);
+        self.warp_init.apply(&mut s);
         s.validate()?;
         Ok(s)
     }
@@ -803,5 +807,48 @@ impl FlowCmd {
         );
         set(&mut p.sor_iterations, self.sor_iterations);
         p
+    }
+}
+
+/// Flow-warped init and colour match (shared by `stylize`, `roto` and `loopback`).
+#[derive(Debug, Args)]
+pub struct WarpInitArgs {
+    /// Blend the previous stylized frame, warped along the source's optical flow, into each
+    /// frame's init image with this weight 0..1 where the flow is reliable (0 = off). Frames
+    /// are then stylized in order [default: 0].
+    #[arg(long, value_name = "STRENGTH")]
+    pub warp_init: Option<f32>,
+    /// Histogram-match each output in Lab to the first stylized frame or to its source frame,
+    /// against colour drift [default: none].
+    #[arg(long, value_enum)]
+    pub color_match: Option<ColorMatchArg>,
+}
+
+impl WarpInitArgs {
+    /// Overrides the settings with the flags given.
+    pub fn apply(&self, s: &mut Settings) {
+        set(&mut s.warp_init, self.warp_init);
+        set(&mut s.color_match, self.color_match.map(ColorMatch::from));
+    }
+}
+
+/// `--color-match` values.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum ColorMatchArg {
+    /// The first stylized frame.
+    First,
+    /// Each frame's source frame.
+    Source,
+    /// No colour matching.
+    None,
+}
+
+impl From<ColorMatchArg> for ColorMatch {
+    fn from(c: ColorMatchArg) -> Self {
+        match c {
+            ColorMatchArg::First => ColorMatch::First,
+            ColorMatchArg::Source => ColorMatch::Source,
+            ColorMatchArg::None => ColorMatch::None,
+        }
     }
 }

@@ -7,18 +7,22 @@
 //! of tokens bounds the frames in flight, so memory depends on `jobs`, not on the clip's length.
 
 use crate::error::{Error, Result};
+use crate::flow::Pyramid;
 use crate::frames::{self, FolderOptions, Frame, FrameInfo, FrameSource};
 use crate::progress::{Event, Progress};
 use crate::run::{self, RunFolder};
 use crate::stylize::toon::{Style, Toon};
 use crate::stylize::{apply_mask, binarize_mask, Img2ImgParams, Img2ImgRequest, Stylizer};
+use crate::temporal::warp_init::{self, ColorMatch};
+use crate::temporal::SourceMotion;
 use crate::video::{EncodeOptions, Encoder, ExtractOptions};
 use crossbeam_channel::bounded;
-use image::GrayImage;
+use image::{GrayImage, RgbaImage};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 /// Everything a stylize or roto run depends on: what `rotograph.toml` holds. Names are the CLI
 /// flags in snake_case; the command line overrides a `--config` file.
@@ -65,6 +69,12 @@ pub struct Settings {
     pub encode: EncodeSettings,
     /// The `loopback` command's parameters.
     pub loopback: crate::loopback::LoopbackConfig,
+    /// Flow-warped init strength in 0..=1 (0 = off): the init image of frame t is the source
+    /// blended with the stylized frame t-1 warped along the source flow, where that flow is
+    /// reliable. Frames then depend on the previous output and are stylized in order.
+    pub warp_init: f32,
+    /// Histogram match of each output, in Lab, to the first stylized frame or its source.
+    pub color_match: ColorMatch,
 }
 
 impl Default for Settings {
@@ -87,6 +97,8 @@ impl Default for Settings {
             img2img: Img2ImgParams::default(),
             encode: EncodeSettings::default(),
             loopback: crate::loopback::LoopbackConfig::default(),
+            warp_init: 0.0,
+            color_match: ColorMatch::None,
         }
     }
 }
@@ -155,6 +167,7 @@ impl Settings {
         if !(0.0..=1.0).contains(&self.mask_threshold) {
             return Err(Error::setting("mask_threshold", "must be within 0..=1"));
         }
+        warp_init::check_strength(self.warp_init)?;
         crate::video::check_extract_options(&self.extract)?;
         if self.encode.on == 0 {
             return Err(Error::setting("on", "must be at least 1"));
@@ -224,6 +237,14 @@ impl Settings {
             style: Style,
             mask_threshold: f32,
             img2img: &'a Img2ImgParams,
+            // Absent when off, so that runs without them keep their keys.
+            #[serde(skip_serializing_if = "is_zero")]
+            warp_init: f32,
+            #[serde(skip_serializing_if = "ColorMatch::is_none")]
+            color_match: ColorMatch,
+        }
+        fn is_zero(v: &f32) -> bool {
+            *v == 0.0
         }
         let key = Key {
             // Bump when a backend's output changes for the same settings.
@@ -233,6 +254,8 @@ impl Settings {
             style: self.style,
             mask_threshold: self.mask_threshold,
             img2img: &self.img2img,
+            warp_init: self.warp_init,
+            color_match: self.color_match,
         };
         run::hash_bytes(
             serde_json::to_string(&key)
@@ -377,10 +400,150 @@ struct Done {
     skipped: bool,
 }
 
+/// A frame a worker finished, or (when frames depend on the previous output) prepared for the
+/// in-order thread to stylize.
+enum Ready {
+    Done(Done),
+    Prepared(Prepared),
+}
+
 enum Msg {
-    Done(Box<Done>),
+    Ready(Box<Ready>),
     Failed(Error),
     Dropped,
+}
+
+/// A source frame with what its stylization needs besides the previous output.
+struct Prepared {
+    info: FrameInfo,
+    frame: Frame,
+    /// The mask, binarized at the threshold.
+    mask: Option<GrayImage>,
+    /// The frame's own key (settings, pixels, mask); `None` without a run folder.
+    key: Option<String>,
+    /// The previous source frame (warp init only; `None` for the first frame).
+    prev_source: Option<Arc<RgbaImage>>,
+    /// The source motion from this frame to the previous one, computed ahead by a worker.
+    motion: Option<SourceMotion>,
+}
+
+/// An output frame kept for the next frame: in memory, or in the run folder (resumed).
+#[derive(Clone)]
+enum Output {
+    Image(RgbaImage),
+    File(PathBuf),
+}
+
+impl Output {
+    fn image(&mut self) -> Result<&RgbaImage> {
+        if let Output::File(path) = self {
+            *self = Output::Image(frames::read_frame(path)?.image);
+        }
+        match self {
+            Output::Image(img) => Ok(img),
+            Output::File(_) => unreachable!("loaded above"),
+        }
+    }
+}
+
+/// The state of a run whose frames depend on earlier outputs (warp init, colour match to the
+/// first frame), advanced frame by frame in sequence order. Each frame's key chains the
+/// previous frame's key, so a changed earlier frame re-renders everything after it.
+struct Chain<'a> {
+    run: Option<&'a RunFolder>,
+    settings: &'a Settings,
+    stylizer: &'a dyn Stylizer,
+    want_frames: bool,
+    prev_key: String,
+    prev: Option<Output>,
+    first: Option<Output>,
+    started: bool,
+}
+
+impl Chain<'_> {
+    fn step(&mut self, mut p: Prepared) -> Result<Done> {
+        let key = p.key.as_deref().map(|k| {
+            let mut h = blake3::Hasher::new();
+            h.update(self.prev_key.as_bytes());
+            h.update(b"/");
+            h.update(k.as_bytes());
+            h.finalize().to_hex().to_string()
+        });
+        self.prev_key = key.clone().unwrap_or_default();
+        let is_first = !self.started;
+        if let Some(done) = resumed(self.run, &p.info, key.as_deref(), self.want_frames)? {
+            let path = self.run.map(|r| r.dir().join(&p.info.name));
+            let out = match (&done.frame, path) {
+                (Some(f), _) => Output::Image(f.image.clone()),
+                (None, Some(path)) => Output::File(path),
+                (None, None) => unreachable!("a resumed frame has a run folder"),
+            };
+            self.keep(out, is_first);
+            frames::recycle(p.frame);
+            return Ok(done);
+        }
+        let init = match (self.settings.warp_init > 0.0, self.prev.as_mut()) {
+            (true, Some(prev)) => {
+                let motion = match (p.motion.take(), &p.prev_source) {
+                    (Some(m), _) => m,
+                    (None, Some(before)) => motion_between(before, &p.frame.image)?,
+                    (None, None) => unreachable!("frames after the first carry their previous"),
+                };
+                Some(
+                    warp_init::blend_init(
+                        &p.frame.image,
+                        prev.image()?,
+                        &motion,
+                        self.settings.warp_init,
+                    )
+                    .map_err(|e| Error::bad_input(&p.info.name, e.to_string()))?,
+                )
+            }
+            _ => None,
+        };
+        let first = match (self.settings.color_match, self.first.as_mut()) {
+            (ColorMatch::First, Some(f)) => Some(f.image()?),
+            _ => None,
+        };
+        let mut done = render_frame(
+            Prepared {
+                key: key.clone(),
+                ..p
+            },
+            init.as_ref(),
+            first,
+            self.run,
+            self.settings,
+            self.stylizer,
+            true,
+        )?;
+        let image = done.frame.as_ref().map(|f| f.image.clone());
+        if !self.want_frames {
+            done.frame = None;
+        }
+        if let Some(img) = image {
+            self.keep(Output::Image(img), is_first);
+        }
+        Ok(done)
+    }
+
+    /// Keeps a frame's output as the previous one (and as the first when it is).
+    fn keep(&mut self, out: Output, is_first: bool) {
+        if is_first && self.settings.color_match == ColorMatch::First {
+            self.first = Some(out.clone());
+        }
+        self.started = true;
+        if self.settings.warp_init > 0.0 {
+            self.prev = Some(out);
+        }
+    }
+}
+
+/// The source motion from frame t (`cur`) to frame t-1 (`before`), with warp init's flow.
+fn motion_between(before: &RgbaImage, cur: &RgbaImage) -> Result<SourceMotion> {
+    let params = warp_init::flow_params();
+    let (a, b) = Pyramid::pair(before, cur, &params);
+    SourceMotion::between(&a, &b, &params)
 }
 
 /// Stylizes every frame of `source` into the run folder `run`. Frames already finished with the
@@ -447,6 +610,8 @@ fn stylize_frames(
     });
 
     let abort = AtomicBool::new(false);
+    // Sequential mode: set once the emitter renders a frame (no longer a resumed prefix).
+    let rendering = AtomicBool::new(false);
     let interrupted = AtomicBool::new(false);
     // Tokens bound the frames between the reader and the in-order emitter.
     let in_flight = 2 * jobs + 2;
@@ -454,7 +619,23 @@ fn stylize_frames(
     for _ in 0..in_flight {
         tok_tx.send(()).expect("token channel has room");
     }
-    let (work_tx, work_rx) = bounded::<(FrameInfo, Frame)>(jobs);
+    // Warp init and colour match to the first frame make each frame depend on earlier outputs:
+    // workers then only prepare frames (masks, keys, the source flow, ahead and in parallel)
+    // and this thread stylizes them in order.
+    let sequential = settings.warp_init > 0.0 || settings.color_match == ColorMatch::First;
+    let warp = settings.warp_init > 0.0;
+    let mut chain = Chain {
+        run,
+        settings,
+        stylizer,
+        want_frames,
+        prev_key: String::new(),
+        prev: None,
+        first: None,
+        started: false,
+    };
+    type Work = (FrameInfo, Frame, Option<Arc<RgbaImage>>);
+    let (work_tx, work_rx) = bounded::<Work>(jobs);
     let (done_tx, done_rx) = bounded::<(usize, Msg)>(in_flight);
     let mut report = Report::default();
     let mut first_error: Option<Error> = None;
@@ -466,6 +647,7 @@ fn stylize_frames(
             let (abort, interrupted) = (&abort, &interrupted);
             s.spawn(move || {
                 let mut index = 0usize;
+                let mut last: Option<Arc<RgbaImage>> = None;
                 loop {
                     if tok_rx.recv().is_err() {
                         break;
@@ -480,7 +662,12 @@ fn stylize_frames(
                     match source.next_frame() {
                         Ok(Some((info, frame))) => {
                             index = info.index + 1;
-                            if work_tx.send((info, frame)).is_err() {
+                            let before = if warp {
+                                last.replace(Arc::new(frame.image.clone()))
+                            } else {
+                                None
+                            };
+                            if work_tx.send((info, frame, before)).is_err() {
                                 break;
                             }
                         }
@@ -498,8 +685,9 @@ fn stylize_frames(
             let work_rx = work_rx.clone();
             let done_tx = done_tx.clone();
             let (abort, interrupted, settings_hash) = (&abort, &interrupted, &settings_hash);
+            let rendering = &rendering;
             s.spawn(move || {
-                for (info, frame) in work_rx.iter() {
+                for (info, frame, before) in work_rx.iter() {
                     let index = info.index;
                     if abort.load(Ordering::SeqCst) {
                         let _ = done_tx.send((index, Msg::Dropped));
@@ -510,16 +698,24 @@ fn stylize_frames(
                         let _ = done_tx.send((index, Msg::Dropped));
                         continue;
                     }
-                    let msg = match process_frame(
-                        info,
-                        frame,
-                        run,
-                        settings,
-                        settings_hash,
-                        stylizer,
-                        want_frames,
-                    ) {
-                        Ok(d) => Msg::Done(Box::new(d)),
+                    let ready = if sequential {
+                        let resuming = !rendering.load(Ordering::SeqCst);
+                        prepare_ahead(info, frame, before, run, settings, settings_hash, resuming)
+                            .map(Ready::Prepared)
+                    } else {
+                        process_frame(
+                            info,
+                            frame,
+                            run,
+                            settings,
+                            settings_hash,
+                            stylizer,
+                            want_frames,
+                        )
+                        .map(Ready::Done)
+                    };
+                    let msg = match ready {
+                        Ok(r) => Msg::Ready(Box::new(r)),
                         Err(e) => Msg::Failed(e),
                     };
                     if done_tx.send((index, msg)).is_err() {
@@ -532,11 +728,11 @@ fn stylize_frames(
         drop(done_tx);
 
         // In-order emitter (this thread).
-        let mut pending: BTreeMap<usize, Done> = BTreeMap::new();
+        let mut pending: BTreeMap<usize, Ready> = BTreeMap::new();
         let mut next = 0usize;
         for (index, msg) in done_rx.iter() {
             match msg {
-                Msg::Done(d) => {
+                Msg::Ready(d) => {
                     pending.insert(index, *d);
                 }
                 Msg::Failed(e) => {
@@ -550,9 +746,35 @@ fn stylize_frames(
                     let _ = tok_tx.send(());
                 }
             }
-            while let Some(d) = pending.remove(&next) {
+            while let Some(ready) = pending.remove(&next) {
                 next += 1;
                 let _ = tok_tx.send(());
+                let d = match ready {
+                    Ready::Done(d) => d,
+                    Ready::Prepared(p) => {
+                        if first_error.is_some() || interrupted.load(Ordering::SeqCst) {
+                            continue;
+                        }
+                        if progress.should_stop() {
+                            interrupted.store(true, Ordering::SeqCst);
+                            abort.store(true, Ordering::SeqCst);
+                            continue;
+                        }
+                        match chain.step(p) {
+                            Ok(d) => {
+                                if !d.skipped {
+                                    rendering.store(true, Ordering::SeqCst);
+                                }
+                                d
+                            }
+                            Err(e) => {
+                                abort.store(true, Ordering::SeqCst);
+                                first_error = Some(e);
+                                continue;
+                            }
+                        }
+                    }
+                };
                 report.names.push(d.info.name.clone());
                 if d.skipped {
                     report.skipped += 1;
@@ -580,8 +802,12 @@ fn stylize_frames(
             }
         }
         // Frames finished after a gap (an interruption or error) are on disk but not emitted.
-        report.rendered += pending.values().filter(|d| !d.skipped).count();
-        report.skipped += pending.values().filter(|d| d.skipped).count();
+        let finished = pending.values().filter_map(|r| match r {
+            Ready::Done(d) => Some(d.skipped),
+            Ready::Prepared(_) => None,
+        });
+        report.rendered += finished.clone().filter(|skipped| !skipped).count();
+        report.skipped += finished.filter(|skipped| *skipped).count();
         drop(tok_tx);
     });
 
@@ -630,6 +856,22 @@ fn process_frame(
     stylizer: &dyn Stylizer,
     want_frame: bool,
 ) -> Result<Done> {
+    let p = prepare_frame(info, frame, run, settings_hash, settings)?;
+    if let Some(done) = resumed(run, &p.info, p.key.as_deref(), want_frame)? {
+        frames::recycle(p.frame);
+        return Ok(done);
+    }
+    render_frame(p, None, None, run, settings, stylizer, want_frame)
+}
+
+/// Loads a frame's mask and computes its key.
+fn prepare_frame(
+    info: FrameInfo,
+    frame: Frame,
+    run: Option<&RunFolder>,
+    settings_hash: &str,
+    settings: &Settings,
+) -> Result<Prepared> {
     let mask = match &settings.mask_dir {
         Some(dir) => Some(load_mask(dir, &info.name, frame.size())?),
         None => None,
@@ -638,21 +880,84 @@ fn process_frame(
     let key = run.map(|_| run::frame_key(settings_hash, &frame.image, mask.as_ref()));
     // The backend sees the mask as the pixel keeping below will apply it.
     let mask = mask.map(|m| binarize_mask(&m, settings.mask_threshold));
-    if let Some(run) = run.filter(|r| key.as_deref().is_some_and(|k| r.is_done(&info.name, k))) {
-        let done = if want_frame {
-            Some(frames::read_frame(&run.dir().join(&info.name))?)
-        } else {
-            None
-        };
-        frames::recycle(frame);
-        return Ok(Done {
-            info,
-            frame: done,
-            skipped: true,
-        });
+    Ok(Prepared {
+        info,
+        frame,
+        mask,
+        key,
+        prev_source: None,
+        motion: None,
+    })
+}
+
+/// [`prepare_frame`] for a run whose frames depend on earlier outputs: also computes the source
+/// motion to the previous frame (warp init), unless the run is `resuming` (only skipped frames
+/// so far) and the frame's output is in the run folder: then it is most likely resumed too, and
+/// [`Chain::step`] computes the motion if not.
+fn prepare_ahead(
+    info: FrameInfo,
+    frame: Frame,
+    before: Option<Arc<RgbaImage>>,
+    run: Option<&RunFolder>,
+    settings: &Settings,
+    settings_hash: &str,
+    resuming: bool,
+) -> Result<Prepared> {
+    let mut p = prepare_frame(info, frame, run, settings_hash, settings)?;
+    let likely_done = resuming && run.is_some_and(|r| r.dir().join(&p.info.name).is_file());
+    if let (Some(before), false) = (&before, likely_done) {
+        p.motion = Some(motion_between(before, &p.frame.image)?);
     }
+    p.prev_source = before;
+    Ok(p)
+}
+
+/// The finished frame when the run folder holds it with `key` (read back when `want_frame`).
+fn resumed(
+    run: Option<&RunFolder>,
+    info: &FrameInfo,
+    key: Option<&str>,
+    want_frame: bool,
+) -> Result<Option<Done>> {
+    let (Some(run), Some(key)) = (run, key) else {
+        return Ok(None);
+    };
+    if !run.is_done(&info.name, key) {
+        return Ok(None);
+    }
+    let frame = if want_frame {
+        Some(frames::read_frame(&run.dir().join(&info.name))?)
+    } else {
+        None
+    };
+    Ok(Some(Done {
+        info: info.clone(),
+        frame,
+        skipped: true,
+    }))
+}
+
+/// Stylizes a prepared frame from `init` (the source frame when `None`), colour-matches it
+/// (`first`: the first output, for [`ColorMatch::First`]), keeps the source where masked, and
+/// commits it to the run folder under the prepared key.
+fn render_frame(
+    p: Prepared,
+    init: Option<&RgbaImage>,
+    first: Option<&RgbaImage>,
+    run: Option<&RunFolder>,
+    settings: &Settings,
+    stylizer: &dyn Stylizer,
+    want_frame: bool,
+) -> Result<Done> {
+    let Prepared {
+        info,
+        frame,
+        mask,
+        key,
+        ..
+    } = p;
     let request = Img2ImgRequest {
-        init: &frame.image,
+        init: init.unwrap_or(&frame.image),
         mask: mask.as_ref(),
         controls: Vec::new(),
         params: &settings.img2img,
@@ -674,7 +979,7 @@ fn process_frame(
             message: "returned no image".into(),
         });
     }
-    let mut first = None;
+    let mut first_out = None;
     // Extra batch images first, the frame's own name last: a recorded main name implies the rest.
     for (k, mut img) in images.into_iter().enumerate().rev() {
         if img.dimensions() != frame.image.dimensions() {
@@ -684,6 +989,11 @@ fn process_frame(
                 frame.image.height(),
                 image::imageops::FilterType::Lanczos3,
             );
+        }
+        if let Some(matched) =
+            warp_init::apply_color_match(settings.color_match, &img, first, &frame.image)
+        {
+            img = matched;
         }
         if let Some(m) = &mask {
             apply_mask(&mut img, &frame.image, m, settings.mask_threshold);
@@ -700,13 +1010,13 @@ fn process_frame(
             continue;
         }
         if k == 0 {
-            first = Some(out);
+            first_out = Some(out);
         }
     }
     frames::recycle(frame);
     Ok(Done {
         info,
-        frame: if want_frame { first } else { None },
+        frame: if want_frame { first_out } else { None },
         skipped: false,
     })
 }
@@ -1275,6 +1585,103 @@ mod tests {
             apply_mask(&mut b, &init, &binarize_mask(&m, t), t);
             assert_eq!(a, b, "threshold {t}");
         }
+    }
+
+    /// A textured clip panning right by 2 px a frame (flow has something to track).
+    fn panning(n: usize) -> Vec<RgbaImage> {
+        (0..n)
+            .map(|i| {
+                RgbaImage::from_fn(48, 32, |x, y| {
+                    let fx = x as f32 - 2.0 * i as f32;
+                    let v = 128.0 + 60.0 * (fx * 0.31).sin() + 50.0 * (y as f32 * 0.23).cos();
+                    Rgba([v as u8, (255.0 - v) as u8, (y * 6) as u8, 255])
+                })
+            })
+            .collect()
+    }
+
+    fn panning_source(frames: &[RgbaImage]) -> Box<dyn FrameSource> {
+        Box::new(MemSource {
+            frames: frames.to_vec(),
+            next: 0,
+            fail_at: None,
+        })
+    }
+
+    fn folder_bytes(dir: &Path) -> Vec<Vec<u8>> {
+        frames::list_frames(dir)
+            .unwrap()
+            .iter()
+            .map(|p| std::fs::read(p).unwrap())
+            .collect()
+    }
+
+    /// Asks to stop once three frames were reported.
+    struct StopAfterFrames(AtomicUsize);
+    impl Progress for StopAfterFrames {
+        fn event(&self, e: Event) {
+            if matches!(e, Event::Frame { .. }) {
+                self.0.fetch_add(1, Ordering::SeqCst);
+            }
+        }
+        fn should_stop(&self) -> bool {
+            self.0.load(Ordering::SeqCst) >= 3
+        }
+    }
+
+    #[test]
+    fn warp_init_chains_frames_in_order_and_resumes_exactly() {
+        let clip = panning(8);
+        let mut s = settings(3);
+        s.img2img.denoise = 0.3;
+        s.warp_init = 0.8;
+        s.color_match = ColorMatch::First;
+        let st = Invert::new();
+        let whole = tempfile::tempdir().unwrap();
+        let run = open_run(whole.path(), &mut s, &st).unwrap();
+        let order = Mutex::new(Vec::new());
+        let mut sink = |i: &FrameInfo, _: &Frame| {
+            order.lock().unwrap().push(i.index);
+            Ok(())
+        };
+        let r = stylize_source(
+            panning_source(&clip),
+            &run,
+            &s,
+            &st,
+            &NoProgress,
+            Some(&mut sink),
+        )
+        .unwrap();
+        assert_eq!(r.rendered, 8);
+        assert_eq!(order.into_inner().unwrap(), (0..8).collect::<Vec<_>>());
+        // Not the plain result: frames after the first depend on their predecessor.
+        let plain_dir = tempfile::tempdir().unwrap();
+        let mut plain = settings(3);
+        plain.img2img.denoise = 0.3;
+        let prun = open_run(plain_dir.path(), &mut plain, &st).unwrap();
+        stylize_source(panning_source(&clip), &prun, &plain, &st, &NoProgress, None).unwrap();
+        let (w, p) = (folder_bytes(whole.path()), folder_bytes(plain_dir.path()));
+        assert_eq!(w[0], p[0]);
+        assert!(w[1..].iter().zip(&p[1..]).all(|(a, b)| a != b));
+
+        // Interrupted, then resumed: the same bytes as the uninterrupted run.
+        let cut = tempfile::tempdir().unwrap();
+        let run = open_run(cut.path(), &mut s, &st).unwrap();
+        let stop = StopAfterFrames(AtomicUsize::new(0));
+        let err = stylize_source(panning_source(&clip), &run, &s, &st, &stop, None).unwrap_err();
+        assert!(matches!(err, Error::Interrupted));
+        let done = run.finished();
+        assert_eq!(done, 3, "the emitter checks before each render");
+        let r = stylize_source(panning_source(&clip), &run, &s, &st, &NoProgress, None).unwrap();
+        assert_eq!((r.skipped, r.rendered), (done, 8 - done));
+        assert_eq!(folder_bytes(cut.path()), w);
+
+        // A changed source frame re-renders it and every frame after it (keys chain).
+        let mut changed = clip.clone();
+        changed[5].put_pixel(0, 0, Rgba([1, 2, 3, 255]));
+        let r = stylize_source(panning_source(&changed), &run, &s, &st, &NoProgress, None).unwrap();
+        assert_eq!((r.skipped, r.rendered), (5, 3));
     }
 
     #[test]

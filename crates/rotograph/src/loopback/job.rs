@@ -124,6 +124,8 @@ impl LoopbackConfig {
             prompt: self.prompt_schedule.clone(),
             negative_prompt: self.negative_prompt_schedule.clone(),
             batch_count: self.batch_count_schedule.clone(),
+            warp_init: settings.warp_init,
+            color_match: settings.color_match,
         }
     }
 }

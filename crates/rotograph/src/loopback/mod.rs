@@ -33,6 +33,7 @@ use crate::error::{Error, Result};
 use crate::progress::{Event, Progress};
 use crate::schedule::{Expect, Schedule, Vars};
 use crate::stylize::{Img2ImgParams, Img2ImgRequest, Stylizer};
+use crate::temporal::warp_init::{self, ColorMatch};
 use image::GrayImage;
 use std::collections::HashMap;
 
@@ -73,6 +74,11 @@ pub struct LoopbackSettings {
     pub negative_prompt: Option<String>,
     /// Schedule for `batch_count`.
     pub batch_count: Option<String>,
+    /// Flow-warped init strength in 0..=1 (0 = off): the init of frame t is blended with this
+    /// loop's output of frame t-1 warped along the source flow, where that flow is reliable.
+    pub warp_init: f32,
+    /// Histogram match of each stored frame, in Lab, to this loop's first frame or the source.
+    pub color_match: ColorMatch,
 }
 
 impl Default for LoopbackSettings {
@@ -94,6 +100,8 @@ impl Default for LoopbackSettings {
             prompt: None,
             negative_prompt: None,
             batch_count: None,
+            warp_init: 0.0,
+            color_match: ColorMatch::None,
         }
     }
 }
@@ -201,6 +209,7 @@ impl Plan {
             return Err(Error::setting("mask_threshold", "must be within 0..=1"));
         }
         settings.img2img.validate()?;
+        crate::temporal::warp_init::check_strength(settings.warp_init)?;
         if settings.img2img.seed < 0 || settings.img2img.subseed < 0 {
             return Err(Error::setting(
                 "seed",
@@ -446,6 +455,9 @@ pub fn run(
         .rev()
         .find(|&l| (0..n).all(|i| store.contains(l, i)))
         .unwrap_or(0);
+    let warp = plan.settings.warp_init > 0.0;
+    // The source pyramid of the frame before the one rendered (warp init), reused per pair.
+    let mut source_pyramids = warp.then(|| SourcePyramids::new(warp_init::flow_params()));
     for loop_i in 1..=plan.loop_n() {
         // The previous loop's frames around the current one (the temporal window).
         let mut window: HashMap<usize, ImageF32> = HashMap::new();
@@ -482,7 +494,13 @@ pub fn run(
             for (j, w) in &weights {
                 init.add_scaled(&window[j], *w);
             }
-            let init8 = init.to_rgba();
+            let mut init8 = init.to_rgba();
+            if let (Some(pyramids), true) = (source_pyramids.as_mut(), index > 0) {
+                // Warp init: this loop's previous output, carried along the source motion.
+                let motion = pyramids.motion(store, index)?;
+                let before = store.get(loop_i, index - 1)?.to_rgba();
+                init8 = warp_init::blend_init(&init8, &before, &motion, plan.settings.warp_init)?;
+            }
             let mask = (inputs.mask)(index)?.map(|m| binarize(&m, threshold));
             let mut params = p.img2img.clone();
             if let Some(fp) = (inputs.prompt)(index)? {
@@ -524,6 +542,20 @@ pub fn run(
             }
             let mut out = current.clone();
             out.lerp_to(&generated, p.alpha);
+            let color_match = plan.settings.color_match;
+            // The first frame of a loop is its own `first` reference: left as it is.
+            let reference = match color_match {
+                ColorMatch::None => None,
+                ColorMatch::First if index == 0 => None,
+                ColorMatch::First => Some(store.get(loop_i, 0)?),
+                ColorMatch::Source => Some(store.get(0, index)?),
+            };
+            if let Some(reference) = reference {
+                out = ImageF32::from_rgba(&warp_init::match_colors(
+                    &out.to_rgba(),
+                    &reference.to_rgba(),
+                ));
+            }
             if let Some(m) = &mask {
                 let source = store.get(0, index)?;
                 out.keep_where_unmasked(&source, m);
@@ -539,6 +571,41 @@ pub fn run(
         stage: STAGE.into(),
     });
     Ok(())
+}
+
+/// The source motion between consecutive source frames (loop 0), keeping the pyramid of the
+/// last frame so that walking the clip in order builds each pyramid once.
+struct SourcePyramids {
+    params: crate::flow::FlowParams,
+    last: Option<(usize, crate::flow::Pyramid)>,
+}
+
+impl SourcePyramids {
+    fn new(params: crate::flow::FlowParams) -> Self {
+        SourcePyramids { params, last: None }
+    }
+
+    /// The motion from source frame `index` to `index - 1`.
+    fn motion(
+        &mut self,
+        store: &mut dyn FrameStore,
+        index: usize,
+    ) -> Result<crate::temporal::SourceMotion> {
+        let pyramid = |store: &mut dyn FrameStore, i: usize, params| -> Result<_> {
+            Ok(crate::flow::Pyramid::for_params(
+                &store.get(0, i)?.to_rgba(),
+                params,
+            ))
+        };
+        let before = match self.last.take() {
+            Some((i, p)) if i == index - 1 => p,
+            _ => pyramid(store, index - 1, &self.params)?,
+        };
+        let cur = pyramid(store, index, &self.params)?;
+        let motion = crate::temporal::SourceMotion::between(&before, &cur, &self.params)?;
+        self.last = Some((index, cur));
+        Ok(motion)
+    }
 }
 
 /// 255 where the mask is at or above the threshold (repaint), 0 elsewhere (keep).
