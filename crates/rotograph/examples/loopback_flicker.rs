@@ -12,37 +12,8 @@ use rotograph::loopback::{
 };
 use rotograph::progress::NoProgress;
 use rotograph::stylize::toon::{Style, Toon};
-use rotograph::stylize::{Img2ImgRequest, Stylizer};
-
-fn splitmix(mut x: u64) -> u64 {
-    x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    x ^ (x >> 31)
-}
-
-/// toon plus seeded jitter: ±24 levels per channel per frame, ±12 per pixel.
-struct Jitter(Toon);
-
-impl Stylizer for Jitter {
-    fn name(&self) -> &str {
-        "toon+jitter"
-    }
-    fn stylize(&self, r: &Img2ImgRequest<'_>) -> rotograph::Result<Vec<RgbaImage>> {
-        let mut img = self.0.stylize(r)?.remove(0);
-        let h = splitmix(r.seed);
-        let offset = |c: u64| ((splitmix(h ^ c) % 49) as i32) - 24;
-        let off = [offset(1), offset(2), offset(3)];
-        for (k, p) in img.pixels_mut().enumerate() {
-            let n = splitmix(h ^ (k as u64 + 17));
-            for c in 0..3 {
-                let noise = ((n >> (8 * c)) % 25) as i32 - 12;
-                p[c] = (i32::from(p[c]) + off[c] + noise).clamp(0, 255) as u8;
-            }
-        }
-        Ok(vec![img])
-    }
-}
+use rotograph::stylize::Stylizer;
+use rotograph::testing::Jitter;
 
 fn flicker(frames: &[RgbaImage]) -> f64 {
     let mut total = 0.0;

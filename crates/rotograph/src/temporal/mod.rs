@@ -2,6 +2,7 @@
 //! temporal consistency ([`consistency`]), and the tools built on optical flow (deflicker,
 //! frame interpolation, keyframe propagation) as they land.
 
+pub mod check;
 pub mod consistency;
 
 pub use consistency::{warp_error, SourceMotion, WarpErrorMeter};
