@@ -298,6 +298,80 @@ impl Checker {
     }
 }
 
+impl CheckReport {
+    /// The report as a plain-text table (one row per frame: E_warp ×1000, reliable coverage,
+    /// score, flag) followed by the summary and the flagged frames.
+    pub fn to_text(&self) -> String {
+        use std::fmt::Write;
+        let opt = |v: Option<f64>, scale: f64, digits: usize| match v {
+            Some(v) => format!("{:.*}", digits, v * scale),
+            None => "-".to_string(),
+        };
+        let mut out = String::new();
+        let w = self
+            .frames
+            .iter()
+            .map(|f| f.name.len())
+            .max()
+            .unwrap_or(5)
+            .max(5);
+        let _ = writeln!(
+            out,
+            "{:>5}  {:<w$}  {:>10}  {:>8}  {:>6}  flag",
+            "#", "frame", "E_warp e-3", "reliable", "score"
+        );
+        for f in &self.frames {
+            let line = format!(
+                "{:>5}  {:<w$}  {:>10}  {:>8}  {:>6}  {}",
+                f.index + 1,
+                f.name,
+                opt(f.warp_error, 1e3, 4),
+                f.coverage
+                    .map(|c| format!("{:.1}%", 100.0 * c))
+                    .unwrap_or_else(|| "-".into()),
+                opt(f.score, 1.0, 2),
+                if f.flagged { "FLAGGED" } else { "" }
+            );
+            out.push_str(line.trim_end());
+            out.push('\n');
+        }
+        let s = &self.summary;
+        let _ = writeln!(
+            out,
+            "\n{} frames, {} pairs; E_warp (x1e-3) mean {}, median {}, max {}{}; reliable pixels {}% \
+             on average",
+            self.frame_count,
+            self.pairs,
+            opt(s.mean, 1e3, 4),
+            opt(s.median, 1e3, 4),
+            opt(s.max, 1e3, 4),
+            s.max_frame
+                .as_ref()
+                .map(|n| format!(" (at {n})"))
+                .unwrap_or_default(),
+            opt(s.mean_coverage, 100.0, 1)
+        );
+        if self.flagged.is_empty() {
+            let _ = writeln!(
+                out,
+                "no frame flagged (threshold {}: a frame is flagged when both of its pairs \
+                 exceed {} times the E_warp around it)",
+                self.threshold, self.threshold
+            );
+        } else {
+            let _ = writeln!(
+                out,
+                "{} frame(s) flagged (threshold {}), likely bad renders to redo with another \
+                 seed: {}",
+                self.flagged.len(),
+                self.threshold,
+                self.flagged.join(" ")
+            );
+        }
+        out
+    }
+}
+
 fn mean(values: impl Iterator<Item = f64>) -> Option<f64> {
     let (sum, n) = values.fold((0.0, 0usize), |(s, n), v| (s + v, n + 1));
     (n > 0).then(|| sum / n as f64)
