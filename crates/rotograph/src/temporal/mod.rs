@@ -4,5 +4,6 @@
 
 pub mod check;
 pub mod consistency;
+pub mod keys;
 
 pub use consistency::{warp_error, SourceMotion, WarpErrorMeter};
