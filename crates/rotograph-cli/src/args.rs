@@ -42,6 +42,8 @@ pub enum Cmd {
     /// Temporal-consistency report of a stylized sequence against its source: per-frame
     /// warping error, flagged bad frames, JSON report and plot.
     Check(CheckCmd),
+    /// Suggest keyframes for propagation: scene changes and the rest poses between movements.
+    Keys(KeysCmd),
 }
 
 /// `rotograph extract`.
@@ -880,6 +882,50 @@ impl CheckCmd {
                 MatchArg::Name => Matching::Name,
                 MatchArg::Order => Matching::Order,
             },
+        }
+    }
+}
+
+/// `rotograph keys`.
+#[derive(Debug, Args)]
+pub struct KeysCmd {
+    /// The frames: a folder or a video.
+    #[arg(value_name = "FRAMES")]
+    pub input: PathBuf,
+    /// Write the key list here (one line per key: `NAME reason[,reason]`).
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Write the keys and every frame's measures as JSON.
+    #[arg(long, value_name = "FILE")]
+    pub report: Option<PathBuf>,
+    /// Also a key every N frames.
+    #[arg(long, value_name = "N")]
+    pub every: Option<usize>,
+    /// Fewest frames between a motion key and any other key.
+    #[arg(long, value_name = "N", default_value_t = 6)]
+    pub min_gap: usize,
+    /// Colour-histogram change (0..1) that starts a new shot.
+    #[arg(long, value_name = "C", default_value_t = 0.35)]
+    pub cut_threshold: f64,
+    /// Rise and fall of the motion around a rest pose, as a fraction of the shot's largest.
+    #[arg(long, value_name = "F", default_value_t = 0.25)]
+    pub motion_delta: f64,
+    /// Optical flow preset for the motion.
+    #[arg(long, value_enum, default_value_t = FlowPresetArg::Fast)]
+    pub flow_preset: FlowPresetArg,
+    #[command(flatten)]
+    pub extract: ExtractArgs,
+}
+
+impl KeysCmd {
+    /// The library options.
+    pub fn options(&self) -> rotograph::temporal::keys::KeyOptions {
+        rotograph::temporal::keys::KeyOptions {
+            params: rotograph::flow::FlowParams::preset(self.flow_preset.preset()),
+            cut_threshold: self.cut_threshold,
+            motion_delta: self.motion_delta,
+            min_gap: self.min_gap,
+            every: self.every,
         }
     }
 }

@@ -163,6 +163,7 @@ fn run(cmd: Cmd, rep: &Reporter) -> anyhow::Result<()> {
         }
         Cmd::Flow(a) => flow(&a, rep)?,
         Cmd::Check(a) => check(&a, rep)?,
+        Cmd::Keys(a) => keys(&a, rep)?,
     }
     Ok(())
 }
@@ -343,5 +344,40 @@ fn check(a: &args::CheckCmd, rep: &Reporter) -> anyhow::Result<()> {
     if a.fail_on_flagged && !r.flagged.is_empty() {
         return Err(FramesFlagged(r.flagged).into());
     }
+    Ok(())
+}
+
+fn keys(a: &args::KeysCmd, rep: &Reporter) -> anyhow::Result<()> {
+    let opts = a.options();
+    opts.validate()?;
+    let mut extract = rotograph::video::ExtractOptions::default();
+    a.extract.apply(&mut extract);
+    let folder = rotograph::frames::FolderOptions {
+        max_frames: extract.max_frames,
+        size: extract.size,
+        fit: extract.fit,
+        multiple: extract.multiple,
+        ..Default::default()
+    };
+    let mut source = rotograph::frames::open_source(&a.input, &folder, &extract)?;
+    let r = rotograph::temporal::keys::suggest_keys(source.as_mut(), &opts, rep)
+        .with_context(|| format!("suggesting keys for {}", a.input.display()))?;
+    let text = r.to_text();
+    if let Some(path) = &a.output {
+        rotograph::run::atomic_write(path, text.as_bytes())?;
+    }
+    if let Some(path) = &a.report {
+        let json = serde_json::to_vec_pretty(&r).context("serializing the report")?;
+        rotograph::run::atomic_write(path, &json)?;
+    }
+    if matches!(rep.mode(), report::Mode::Bars | report::Mode::Lines) {
+        print!("{text}");
+    }
+    rep.say(&format!(
+        "{} keys in {} frames",
+        r.keys.len(),
+        r.frame_count
+    ));
+    rep.json(serde_json::json!({"event": "done", "report": r}));
     Ok(())
 }
