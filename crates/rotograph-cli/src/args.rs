@@ -40,6 +40,11 @@ pub enum Cmd {
     /// Dense optical flow between two images (.flo), or between consecutive frames of a folder
     /// or video (one .flo per pair).
     Flow(FlowCmd),
+    /// Temporal-consistency report of a stylized sequence against its source: per-frame
+    /// warping error, flagged bad frames, JSON report and plot.
+    Check(CheckCmd),
+    /// Suggest keyframes for propagation: scene changes and the rest poses between movements.
+    Keys(KeysCmd),
 }
 
 /// `rotograph extract`.
@@ -789,12 +794,8 @@ pub enum FlowPresetArg {
 impl FlowCmd {
     /// The engine parameters: the preset with the knobs given.
     pub fn params(&self) -> rotograph::flow::FlowParams {
-        use rotograph::flow::{FlowParams, Preset};
-        let mut p = FlowParams::preset(match self.preset {
-            FlowPresetArg::Fast => Preset::Fast,
-            FlowPresetArg::Medium => Preset::Medium,
-            FlowPresetArg::Fine => Preset::Fine,
-        });
+        use rotograph::flow::FlowParams;
+        let mut p = FlowParams::preset(self.preset.preset());
         set(&mut p.finest_level, self.finest_level);
         set(&mut p.patch_size, self.patch_size);
         set(&mut p.patch_stride, self.patch_stride);
@@ -849,6 +850,129 @@ impl From<ColorMatchArg> for ColorMatch {
             ColorMatchArg::First => ColorMatch::First,
             ColorMatchArg::Source => ColorMatch::Source,
             ColorMatchArg::None => ColorMatch::None,
+        }
+    }
+}
+
+/// `rotograph check`.
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Exit codes: 0 report made (also when frames are flagged, unless \
+--fail-on-flagged), 3 frames flagged with --fail-on-flagged, 1 failure, 2 bad usage or input \
+(mismatched frames or sizes), 130 interrupted."
+)]
+pub struct CheckCmd {
+    /// The stylized frames: a folder or a video.
+    #[arg(value_name = "STYLIZED")]
+    pub stylized: PathBuf,
+    /// The source they were made from: a folder or a video (read with the frame flags below).
+    #[arg(long, value_name = "ORIGINAL")]
+    pub source: PathBuf,
+    /// Write the report as JSON to this file (the global --json prints progress and the
+    /// report as JSON lines on stdout instead).
+    #[arg(long, value_name = "FILE")]
+    pub report: Option<PathBuf>,
+    /// Write a PNG plot of the warping error over time, flagged frames in red.
+    #[arg(long, value_name = "PNG")]
+    pub plot: Option<PathBuf>,
+    /// Size of the plot.
+    #[arg(long, value_name = "WxH", value_parser = parse_size, default_value = "960x320")]
+    pub plot_size: (u32, u32),
+    /// Flag a frame when both of its pairs exceed K times the warping error around it.
+    #[arg(long, value_name = "K", default_value_t = rotograph::temporal::check::DEFAULT_THRESHOLD)]
+    pub threshold: f64,
+    /// Optical flow preset for the source motion.
+    #[arg(long, value_enum, default_value_t = FlowPresetArg::Medium)]
+    pub flow_preset: FlowPresetArg,
+    /// How stylized frames are paired with source frames.
+    #[arg(long = "match", value_enum, default_value_t = MatchArg::Auto)]
+    pub matching: MatchArg,
+    /// Exit with code 3 when any frame is flagged (for scripts).
+    #[arg(long)]
+    pub fail_on_flagged: bool,
+    #[command(flatten)]
+    pub extract: ExtractArgs,
+}
+
+/// `--match` values of `rotograph check`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum MatchArg {
+    /// By name when the first frames' names agree, else by order.
+    Auto,
+    /// Every stylized frame has its source frame's name.
+    Name,
+    /// The n-th stylized frame goes with the n-th source frame.
+    Order,
+}
+
+impl FlowPresetArg {
+    /// The flow engine's preset.
+    pub fn preset(self) -> rotograph::flow::Preset {
+        use rotograph::flow::Preset;
+        match self {
+            FlowPresetArg::Fast => Preset::Fast,
+            FlowPresetArg::Medium => Preset::Medium,
+            FlowPresetArg::Fine => Preset::Fine,
+        }
+    }
+}
+
+impl CheckCmd {
+    /// The library options.
+    pub fn options(&self) -> rotograph::temporal::check::CheckOptions {
+        use rotograph::temporal::check::{CheckOptions, Matching};
+        CheckOptions {
+            params: rotograph::flow::FlowParams::preset(self.flow_preset.preset()),
+            threshold: self.threshold,
+            matching: match self.matching {
+                MatchArg::Auto => Matching::Auto,
+                MatchArg::Name => Matching::Name,
+                MatchArg::Order => Matching::Order,
+            },
+        }
+    }
+}
+
+/// `rotograph keys`.
+#[derive(Debug, Args)]
+pub struct KeysCmd {
+    /// The frames: a folder or a video.
+    #[arg(value_name = "FRAMES")]
+    pub input: PathBuf,
+    /// Write the key list here (one line per key: `NAME reason[,reason]`).
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Write the keys and every frame's measures as JSON.
+    #[arg(long, value_name = "FILE")]
+    pub report: Option<PathBuf>,
+    /// Also a key every N frames.
+    #[arg(long, value_name = "N")]
+    pub every: Option<usize>,
+    /// Fewest frames between a motion key and any other key.
+    #[arg(long, value_name = "N", default_value_t = 6)]
+    pub min_gap: usize,
+    /// Colour-histogram change (0..1) that starts a new shot.
+    #[arg(long, value_name = "C", default_value_t = 0.35)]
+    pub cut_threshold: f64,
+    /// Rise and fall of the motion around a rest pose, as a fraction of the shot's largest.
+    #[arg(long, value_name = "F", default_value_t = 0.25)]
+    pub motion_delta: f64,
+    /// Optical flow preset for the motion.
+    #[arg(long, value_enum, default_value_t = FlowPresetArg::Fast)]
+    pub flow_preset: FlowPresetArg,
+    #[command(flatten)]
+    pub extract: ExtractArgs,
+}
+
+impl KeysCmd {
+    /// The library options.
+    pub fn options(&self) -> rotograph::temporal::keys::KeyOptions {
+        rotograph::temporal::keys::KeyOptions {
+            params: rotograph::flow::FlowParams::preset(self.flow_preset.preset()),
+            cut_threshold: self.cut_threshold,
+            motion_delta: self.motion_delta,
+            min_gap: self.min_gap,
+            every: self.every,
         }
     }
 }

@@ -23,6 +23,7 @@ fn main() {
             let code = err
                 .downcast_ref::<rotograph::Error>()
                 .map(|e| e.exit_code())
+                .or_else(|| err.downcast_ref::<FramesFlagged>().map(|_| EXIT_FLAGGED))
                 .unwrap_or(EXIT_FAILURE);
             if reporter.mode() == Mode::Json {
                 reporter.json(serde_json::json!({
@@ -161,6 +162,8 @@ fn run(cmd: Cmd, rep: &Reporter) -> anyhow::Result<()> {
             rep.json(serde_json::json!({"event": "done", "report": r}));
         }
         Cmd::Flow(a) => flow(&a, rep)?,
+        Cmd::Check(a) => check(&a, rep)?,
+        Cmd::Keys(a) => keys(&a, rep)?,
     }
     Ok(())
 }
@@ -252,6 +255,128 @@ fn flow(a: &args::FlowCmd, rep: &Reporter) -> anyhow::Result<()> {
         r.pairs,
         r.frames,
         a.output.display()
+    ));
+    rep.json(serde_json::json!({"event": "done", "report": r}));
+    Ok(())
+}
+
+/// Exit code of `check --fail-on-flagged` when frames are flagged.
+const EXIT_FLAGGED: i32 = 3;
+
+/// `check --fail-on-flagged` found flagged frames (exit code [`EXIT_FLAGGED`]).
+#[derive(Debug)]
+struct FramesFlagged(Vec<String>);
+
+impl std::fmt::Display for FramesFlagged {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} frame(s) flagged: {}", self.0.len(), self.0.join(" "))
+    }
+}
+
+impl std::error::Error for FramesFlagged {}
+
+fn check(a: &args::CheckCmd, rep: &Reporter) -> anyhow::Result<()> {
+    use rotograph::frames::{open_source, FolderOptions};
+    use rotograph::temporal::check;
+    use rotograph::video::ExtractOptions;
+    let opts = a.options();
+    opts.validate()?;
+    // The stylized sequence as it is: every frame of a video, no resizing.
+    let styl_video = ExtractOptions {
+        fps: None,
+        max_frames: a.extract.max_frames,
+        ..ExtractOptions::default()
+    };
+    let styl_folder = FolderOptions {
+        max_frames: a.extract.max_frames,
+        ..Default::default()
+    };
+    let mut stylized = open_source(&a.stylized, &styl_folder, &styl_video)?;
+    // The source as the stylize run read it; at the stylized size unless --size says otherwise.
+    let mut extract = ExtractOptions::default();
+    a.extract.apply(&mut extract);
+    let folder = |extract: &ExtractOptions| FolderOptions {
+        max_frames: extract.max_frames,
+        size: extract.size,
+        fit: extract.fit,
+        multiple: extract.multiple,
+        ..Default::default()
+    };
+    let mut source = open_source(&a.source, &folder(&extract), &extract)?;
+    let want = stylized.frame_size();
+    if a.extract.size.is_none() && source.frame_size() != want {
+        let (w, h) = source.frame_size();
+        rep.say(&format!(
+            "reading the source ({w}x{h}) at the stylized size {}x{} (give --size to choose)",
+            want.0, want.1
+        ));
+        extract.size = Some(want);
+        extract.multiple = Some(1);
+        source = open_source(&a.source, &folder(&extract), &extract)?;
+    }
+    let r = check::check(
+        stylized.as_mut(),
+        &a.stylized,
+        source.as_mut(),
+        &a.source,
+        &opts,
+        rep,
+    )
+    .with_context(|| {
+        format!(
+            "checking {} against {}",
+            a.stylized.display(),
+            a.source.display()
+        )
+    })?;
+    if let Some(path) = &a.report {
+        let json = serde_json::to_vec_pretty(&r).context("serializing the report")?;
+        rotograph::run::atomic_write(path, &json)?;
+    }
+    if let Some(path) = &a.plot {
+        let img = check::plot(&r, a.plot_size.0, a.plot_size.1)?;
+        rotograph::frames::write_png(path, &rotograph::Frame::opaque(img))?;
+    }
+    if matches!(rep.mode(), report::Mode::Bars | report::Mode::Lines) {
+        print!("{}", r.to_text());
+    }
+    rep.json(serde_json::json!({"event": "done", "report": r}));
+    if a.fail_on_flagged && !r.flagged.is_empty() {
+        return Err(FramesFlagged(r.flagged).into());
+    }
+    Ok(())
+}
+
+fn keys(a: &args::KeysCmd, rep: &Reporter) -> anyhow::Result<()> {
+    let opts = a.options();
+    opts.validate()?;
+    let mut extract = rotograph::video::ExtractOptions::default();
+    a.extract.apply(&mut extract);
+    let folder = rotograph::frames::FolderOptions {
+        max_frames: extract.max_frames,
+        size: extract.size,
+        fit: extract.fit,
+        multiple: extract.multiple,
+        ..Default::default()
+    };
+    let mut source = rotograph::frames::open_source(&a.input, &folder, &extract)?;
+    let r = rotograph::temporal::keys::suggest_keys(source.as_mut(), &opts, rep)
+        .with_context(|| format!("suggesting keys for {}", a.input.display()))?;
+    let text = r.to_text();
+    if let Some(path) = &a.output {
+        rotograph::run::atomic_write(path, text.as_bytes())?;
+    }
+    if let Some(path) = &a.report {
+        let json = serde_json::to_vec_pretty(&r).context("serializing the report")?;
+        rotograph::run::atomic_write(path, &json)?;
+    }
+    if matches!(rep.mode(), report::Mode::Bars | report::Mode::Lines) {
+        print!("{text}");
+    }
+    rep.say(&format!(
+        "{} keys in {} frames",
+        r.keys.len(),
+        r.frame_count
     ));
     rep.json(serde_json::json!({"event": "done", "report": r}));
     Ok(())

@@ -3,8 +3,11 @@
 //!
 //! Backends: `toon`, and `toon+jitter` — toon plus a per-frame colour offset and per-pixel noise
 //! drawn from the request's seed (seeds step per frame, so it flickers like a diffusion model
-//! with an unfixed seed). Metric: the mean absolute difference between consecutive output frames
-//! (RGB, 0..255), a simple flicker measure; lower is steadier.
+//! with an unfixed seed). Metrics: the warping error E_warp of `rotograph check`
+//! ([`rotograph::temporal::check`]: mean squared RGB difference in 0..1 between each output
+//! frame and the previous one warped along the source's optical flow, over reliable pixels),
+//! and the mean absolute difference between consecutive output frames (RGB, 0..255), which
+//! also counts real motion. Lower is steadier for both.
 use image::RgbaImage;
 use rotograph::frames::{list_frames, read_frame};
 use rotograph::loopback::{
@@ -12,37 +15,11 @@ use rotograph::loopback::{
 };
 use rotograph::progress::NoProgress;
 use rotograph::stylize::toon::{Style, Toon};
-use rotograph::stylize::{Img2ImgRequest, Stylizer};
-
-fn splitmix(mut x: u64) -> u64 {
-    x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    x ^ (x >> 31)
-}
-
-/// toon plus seeded jitter: ±24 levels per channel per frame, ±12 per pixel.
-struct Jitter(Toon);
-
-impl Stylizer for Jitter {
-    fn name(&self) -> &str {
-        "toon+jitter"
-    }
-    fn stylize(&self, r: &Img2ImgRequest<'_>) -> rotograph::Result<Vec<RgbaImage>> {
-        let mut img = self.0.stylize(r)?.remove(0);
-        let h = splitmix(r.seed);
-        let offset = |c: u64| ((splitmix(h ^ c) % 49) as i32) - 24;
-        let off = [offset(1), offset(2), offset(3)];
-        for (k, p) in img.pixels_mut().enumerate() {
-            let n = splitmix(h ^ (k as u64 + 17));
-            for c in 0..3 {
-                let noise = ((n >> (8 * c)) % 25) as i32 - 12;
-                p[c] = (i32::from(p[c]) + off[c] + noise).clamp(0, 255) as u8;
-            }
-        }
-        Ok(vec![img])
-    }
-}
+use rotograph::stylize::Stylizer;
+use rotograph::temporal::check::{CheckOptions, Checker};
+use rotograph::testing::Jitter;
+use rotograph::FrameInfo;
+use std::path::Path;
 
 fn flicker(frames: &[RgbaImage]) -> f64 {
     let mut total = 0.0;
@@ -55,6 +32,22 @@ fn flicker(frames: &[RgbaImage]) -> f64 {
         total += d as f64 / (w[0].width() as f64 * w[0].height() as f64 * 3.0);
     }
     total / (frames.len() - 1) as f64
+}
+
+/// Mean E_warp of `outputs` along the motion of `source` (the `check` metric).
+fn warp_error(source: &[RgbaImage], outputs: &[RgbaImage]) -> f64 {
+    let mut checker = Checker::new(&CheckOptions::default(), Path::new("out"), Path::new("src"))
+        .expect("checker");
+    for (i, (s, o)) in source.iter().zip(outputs).enumerate() {
+        let info = FrameInfo {
+            index: i,
+            name: format!("{:05}.png", i + 1),
+            time: None,
+        };
+        checker.push((&info, s), (&info, o)).expect("check");
+    }
+    let report = checker.finish().expect("report");
+    report.summary.mean.expect("reliable pixels")
 }
 
 fn run(
@@ -114,11 +107,20 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             "[1, 2, 1]",
         ),
     ];
-    println!("| setting | toon | toon+jitter |\n|---|---:|---:|");
+    println!(
+        "| setting | toon E_warp (x1e-3) | toon+jitter E_warp (x1e-3) | toon frame diff | \
+         toon+jitter frame diff |\n|---|---:|---:|---:|---:|"
+    );
     for (label, loops, alpha, list) in settings {
-        let a = flicker(&run(&frames, &toon, loops, alpha, list));
-        let b = flicker(&run(&frames, &jitter, loops, alpha, list));
-        println!("| {label} | {a:.2} | {b:.2} |");
+        let a = run(&frames, &toon, loops, alpha, list);
+        let b = run(&frames, &jitter, loops, alpha, list);
+        println!(
+            "| {label} | {:.3} | {:.3} | {:.2} | {:.2} |",
+            1e3 * warp_error(&frames, &a),
+            1e3 * warp_error(&frames, &b),
+            flicker(&a),
+            flicker(&b)
+        );
     }
     Ok(())
 }

@@ -17,6 +17,8 @@ pub mod run;
 pub mod schedule;
 pub mod stylize;
 pub mod temporal;
+#[doc(hidden)]
+pub mod testing;
 pub mod video;
 
 pub use error::{Error, Result};

@@ -2,7 +2,9 @@
 //! temporal consistency ([`consistency`]), and the tools built on optical flow (deflicker,
 //! frame interpolation, keyframe propagation) as they land.
 
+pub mod check;
 pub mod consistency;
+pub mod keys;
 pub mod warp_init;
 
 pub use consistency::{warp_error, SourceMotion, WarpErrorMeter};
