@@ -3,12 +3,10 @@
 //!
 //! `cargo run --profile test -p rotograph --example warp_init_bench -- CLIP [FRAMES] [WxH] [START]`
 //!
-//! Backends: `toon`, and `toon+jitter` (tests/support/img2img_jitter.rs: img2img-like, keeps
+//! Backends: `toon`, and `toon+jitter` (`rotograph::testing::JitterImg2Img`: img2img-like, keeps
 //! 1 - denoise of the init and adds seeded per-frame colour noise, as an unfixed diffusion seed
 //! flickers). Metric: mean E_warp (Lai et al. 2018, `temporal::WarpErrorMeter`) over consecutive
 //! pairs, and the Lab mean gap between the last and the first output frame (colour drift).
-#[path = "../tests/support/img2img_jitter.rs"]
-mod jitter;
 
 use image::RgbaImage;
 use rotograph::frames::{self, FolderOptions};
@@ -110,7 +108,7 @@ fn main() {
             s.color_match = cm;
             let out = tempfile::tempdir().expect("tempdir");
             let jitter_backend = |_: &Settings| -> rotograph::Result<Box<dyn Stylizer>> {
-                Ok(Box::new(jitter::JitterImg2Img::new(2)))
+                Ok(Box::new(rotograph::testing::JitterImg2Img::new(2)))
             };
             let t = Instant::now();
             if backend == "toon" {

@@ -11,17 +11,38 @@ pub fn splitmix(mut x: u64) -> u64 {
     x ^ (x >> 31)
 }
 
+/// Seeded flicker: a colour offset of ±24 levels per channel for the whole image and ±12 per
+/// pixel, both drawn from the seed.
+struct Noise {
+    h: u64,
+    offset: [i32; 3],
+}
+
+impl Noise {
+    fn new(seed: u64) -> Self {
+        let h = splitmix(seed);
+        let offset = |c: u64| ((splitmix(h ^ c) % 49) as i32) - 24;
+        Noise {
+            h,
+            offset: [offset(1), offset(2), offset(3)],
+        }
+    }
+
+    /// What pixel `k` gets added, per channel.
+    fn delta(&self, k: usize) -> [i32; 3] {
+        let n = splitmix(self.h ^ (k as u64 + 17));
+        std::array::from_fn(|c| self.offset[c] + ((n >> (8 * c)) % 25) as i32 - 12)
+    }
+}
+
 /// Adds seeded jitter to an image in place: a colour offset of ±24 levels per channel for the
 /// whole image and ±12 per pixel, both drawn from `seed` (the same seed gives the same jitter).
 pub fn jitter(img: &mut RgbaImage, seed: u64) {
-    let h = splitmix(seed);
-    let offset = |c: u64| ((splitmix(h ^ c) % 49) as i32) - 24;
-    let off = [offset(1), offset(2), offset(3)];
+    let noise = Noise::new(seed);
     for (k, p) in img.pixels_mut().enumerate() {
-        let n = splitmix(h ^ (k as u64 + 17));
+        let d = noise.delta(k);
         for c in 0..3 {
-            let noise = ((n >> (8 * c)) % 25) as i32 - 12;
-            p[c] = (i32::from(p[c]) + off[c] + noise).clamp(0, 255) as u8;
+            p[c] = (i32::from(p[c]) + d[c]).clamp(0, 255) as u8;
         }
     }
 }
@@ -41,4 +62,51 @@ impl<S: Stylizer> Stylizer for Jitter<S> {
         }
         Ok(out)
     }
+}
+
+/// A model-free stand-in for a diffusion backend that flickers, img2img-like: at denoising
+/// strength d the output keeps (1 - d) of the init image and replaces the rest with a
+/// "generation", the toon stylization of the init plus [`jitter`]-like noise drawn from the
+/// request's seed and the init's pixels (deterministic, but different every frame, as an
+/// unfixed diffusion seed is).
+pub struct JitterImg2Img(pub crate::stylize::toon::Toon);
+
+impl JitterImg2Img {
+    /// Over the toon preset with `jobs` threads.
+    pub fn new(jobs: usize) -> Self {
+        JitterImg2Img(crate::stylize::toon::Toon::new(
+            crate::stylize::toon::Style::Toon,
+            jobs,
+        ))
+    }
+}
+
+impl Stylizer for JitterImg2Img {
+    fn name(&self) -> &str {
+        "toon+jitter"
+    }
+    fn stylize(&self, r: &Img2ImgRequest<'_>) -> crate::Result<Vec<RgbaImage>> {
+        let toon = self.0.stylize(r)?.remove(0);
+        let noise = Noise::new(r.seed ^ content_hash(r.init.as_raw()));
+        let d = r.params.denoise.clamp(0.0, 1.0);
+        let mut out = r.init.clone();
+        for (k, (o, t)) in out.pixels_mut().zip(toon.pixels()).enumerate() {
+            let delta = noise.delta(k);
+            for c in 0..3 {
+                let gen = (i32::from(t[c]) + delta[c]).clamp(0, 255) as f32;
+                o[c] = (f32::from(o[c]) * (1.0 - d) + gen * d).round() as u8;
+            }
+        }
+        Ok(vec![out])
+    }
+}
+
+/// A cheap content hash (FNV-1a over every 7th byte).
+fn content_hash(bytes: &[u8]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in bytes.iter().step_by(7) {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    h
 }

@@ -5,17 +5,15 @@
 
 #[path = "common/mod.rs"]
 mod common;
-#[path = "support/img2img_jitter.rs"]
-mod jitter;
 
 use image::RgbaImage;
-use jitter::JitterImg2Img;
 use rotograph::frames::{self, FolderOptions};
 use rotograph::imageops::color::rgba_to_lab;
 use rotograph::pipeline::{self, Settings};
 use rotograph::stylize::{Img2ImgRequest, Stylizer};
 use rotograph::temporal::warp_init::ColorMatch;
 use rotograph::temporal::WarpErrorMeter;
+use rotograph::testing::JitterImg2Img;
 use rotograph::video::ExtractOptions;
 use rotograph::{Error, Event, NoProgress, Progress};
 use std::path::Path;
