@@ -39,6 +39,9 @@ pub enum Cmd {
     /// Dense optical flow between two images (.flo), or between consecutive frames of a folder
     /// or video (one .flo per pair).
     Flow(FlowCmd),
+    /// Keyframe propagation: synthesize a frame in the style of a stylized key, guided by
+    /// image pairs (EbSynth-class patch synthesis).
+    Propagate(PropagateCmd),
 }
 
 /// `rotograph extract`.
@@ -803,5 +806,64 @@ impl FlowCmd {
         );
         set(&mut p.sor_iterations, self.sor_iterations);
         p
+    }
+}
+
+/// `rotograph propagate`.
+#[derive(Debug, Args)]
+pub struct PropagateCmd {
+    /// The stylized keyframe.
+    #[arg(long, value_name = "PNG")]
+    pub style: PathBuf,
+    /// A guide pair: the image aligned with the key, then the one aligned with the output.
+    /// Repeat for more guides.
+    #[arg(long, num_args = 2, value_names = ["SOURCE", "TARGET"], required = true)]
+    pub guide: Vec<PathBuf>,
+    /// Weight of a guide, in the order of the --guide flags (the first --weight is guide 1's,
+    /// and so on); guides without one weigh 1.
+    #[arg(long, value_name = "W")]
+    pub weight: Vec<f32>,
+    /// Output image (PNG).
+    #[arg(short, long)]
+    pub output: PathBuf,
+    /// Weight of the style term (the synthesis against the key).
+    #[arg(long, default_value_t = 1.0)]
+    pub style_weight: f32,
+    /// Patch side in pixels (odd).
+    #[arg(long, default_value_t = 5)]
+    pub patch_size: usize,
+    /// Pyramid levels (default: automatic, the coarsest level keeps 2·patch+1 pixels).
+    #[arg(long, value_name = "N")]
+    pub pyramid_levels: Option<usize>,
+    /// Search-vote iterations per pyramid level.
+    #[arg(long, value_name = "N", default_value_t = 6)]
+    pub search_vote_iters: usize,
+    /// PatchMatch iterations per search.
+    #[arg(long, value_name = "N", default_value_t = 4)]
+    pub patchmatch_iters: usize,
+    /// Weight of the uniformity term (stops one key patch from being used everywhere).
+    #[arg(long, default_value_t = 3500.0)]
+    pub uniformity: f32,
+    /// Finish with an extra pass of 3x3 patches.
+    #[arg(long)]
+    pub extra_pass_3x3: bool,
+    /// Seed of the random search (same seed, same output).
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+}
+
+impl PropagateCmd {
+    /// The engine parameters.
+    pub fn params(&self) -> rotograph::temporal::propagate::PropagateParams {
+        rotograph::temporal::propagate::PropagateParams {
+            patch_size: self.patch_size,
+            pyramid_levels: self.pyramid_levels,
+            search_vote_iters: self.search_vote_iters,
+            patchmatch_iters: self.patchmatch_iters,
+            uniformity: self.uniformity,
+            style_weight: self.style_weight,
+            extra_pass_3x3: self.extra_pass_3x3,
+            seed: self.seed,
+        }
     }
 }

@@ -161,6 +161,7 @@ fn run(cmd: Cmd, rep: &Reporter) -> anyhow::Result<()> {
             rep.json(serde_json::json!({"event": "done", "report": r}));
         }
         Cmd::Flow(a) => flow(&a, rep)?,
+        Cmd::Propagate(a) => propagate(&a, rep)?,
     }
     Ok(())
 }
@@ -254,5 +255,52 @@ fn flow(a: &args::FlowCmd, rep: &Reporter) -> anyhow::Result<()> {
         a.output.display()
     ));
     rep.json(serde_json::json!({"event": "done", "report": r}));
+    Ok(())
+}
+
+fn propagate(a: &args::PropagateCmd, rep: &Reporter) -> anyhow::Result<()> {
+    use rotograph::temporal::propagate as prop;
+    let pairs: Vec<(&std::path::PathBuf, &std::path::PathBuf)> =
+        a.guide.chunks_exact(2).map(|c| (&c[0], &c[1])).collect();
+    if a.weight.len() > pairs.len() {
+        return Err(rotograph::Error::setting(
+            "weight",
+            format!(
+                "{} --weight values for {} --guide pairs; give at most one weight per guide",
+                a.weight.len(),
+                pairs.len()
+            ),
+        )
+        .into());
+    }
+    let style = rotograph::frames::read_frame(&a.style)?;
+    let mut images = Vec::with_capacity(pairs.len());
+    for (src, tgt) in &pairs {
+        images.push((
+            rotograph::frames::read_frame(src)?,
+            rotograph::frames::read_frame(tgt)?,
+        ));
+    }
+    let guides: Vec<prop::Guide> = images
+        .iter()
+        .enumerate()
+        .map(|(i, (s, t))| prop::Guide {
+            source: &s.image,
+            target: &t.image,
+            weight: a.weight.get(i).copied().unwrap_or(1.0),
+        })
+        .collect();
+    let names = || {
+        let list: Vec<String> = pairs
+            .iter()
+            .enumerate()
+            .map(|(i, (s, t))| format!("guide {} = {} -> {}", i + 1, s.display(), t.display()))
+            .collect();
+        format!("style {}; {}", a.style.display(), list.join(", "))
+    };
+    let out = prop::propagate(&style.image, &guides, &a.params()).with_context(names)?;
+    rotograph::frames::write_png(&a.output, &rotograph::Frame::opaque(out))?;
+    rep.say(&format!("wrote {}", a.output.display()));
+    rep.json(serde_json::json!({"event": "done", "output": a.output}));
     Ok(())
 }

@@ -1,0 +1,106 @@
+//! End-to-end tests of `rotograph propagate` (single-image mode).
+
+mod cli_support;
+#[path = "../../rotograph/tests/common/mod.rs"]
+mod common;
+
+use cli_support::*;
+
+use image::{Rgba, RgbaImage};
+use rotograph::temporal::propagate::quality::psnr;
+
+fn texture(w: u32, h: u32, dx: u32) -> RgbaImage {
+    RgbaImage::from_fn(w, h, |x, y| {
+        let x = x + dx;
+        let v = ((x * 37 + y * 11) ^ (x * y / 7)) % 256;
+        Rgba([
+            v as u8,
+            ((x * 5 + y * 3) % 256) as u8,
+            ((y * 9) % 256) as u8,
+            255,
+        ])
+    })
+}
+
+fn posterize(img: &RgbaImage) -> RgbaImage {
+    let mut out = img.clone();
+    for p in out.pixels_mut() {
+        for c in 0..3 {
+            p.0[c] = 255 - (p.0[c] / 64) * 64;
+        }
+    }
+    out
+}
+
+#[test]
+fn key_onto_its_own_frame_reproduces_the_key() {
+    let d = tempfile::tempdir().unwrap();
+    let (src, key, out) = (
+        d.path().join("src.png"),
+        d.path().join("key.png"),
+        d.path().join("out.png"),
+    );
+    let frame = texture(64, 48, 0);
+    frame.save(&src).unwrap();
+    posterize(&frame).save(&key).unwrap();
+    let o = run(&[
+        "propagate",
+        "--style",
+        s(&key),
+        "--guide",
+        s(&src),
+        s(&src),
+        "--weight",
+        "2",
+        "-o",
+        s(&out),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let got = image::open(&out).unwrap().to_rgba8();
+    let p = psnr(&got, &posterize(&frame));
+    assert!(p >= 40.0, "identity PSNR {p:.2} dB");
+}
+
+#[test]
+fn mismatched_guides_and_extra_weights_are_errors() {
+    let d = tempfile::tempdir().unwrap();
+    let (src, small, key, out) = (
+        d.path().join("src.png"),
+        d.path().join("small.png"),
+        d.path().join("key.png"),
+        d.path().join("out.png"),
+    );
+    texture(64, 48, 0).save(&src).unwrap();
+    texture(32, 48, 0).save(&small).unwrap();
+    texture(64, 48, 0).save(&key).unwrap();
+    let o = run(&[
+        "propagate",
+        "--style",
+        s(&key),
+        "--guide",
+        s(&small),
+        s(&src),
+        "-o",
+        s(&out),
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    let e = stderr(&o);
+    assert!(e.contains("guide 1") && e.contains("small.png"), "{e}");
+    assert!(!out.exists());
+    let o = run(&[
+        "propagate",
+        "--style",
+        s(&key),
+        "--guide",
+        s(&src),
+        s(&src),
+        "--weight",
+        "1",
+        "--weight",
+        "2",
+        "-o",
+        s(&out),
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("weight"), "{}", stderr(&o));
+}

@@ -1,0 +1,94 @@
+//! Known-style benchmark of keyframe propagation (`scripts/bench_propagate.sh` runs it).
+//!
+//!     cargo run --release -p rotograph --example propagate_bench -- DIR [--weight W]
+//!         [--patch P] [--sv N] [--pm N] [--extra] [--frames N]
+//!
+//! DIR comes from `scripts/make_propagate_set.py` (frames/NNNNN.png, flow/NNNNN.flo = true flow
+//! from frame k to frame 0). The style is the toon stylizer: key = toon(frame 0); each frame k
+//! is synthesized with one colour guide (frame 0 -> frame k) and scored (PSNR, SSIM) against
+//! toon(frame k), next to the key warped by the true motion. Prints one line per frame, the
+//! means and the CPU seconds of the synthesis per frame.
+
+use rotograph::flow::{warp, FlowField};
+use rotograph::frames::read_frame;
+use rotograph::stylize::toon::{Style, Toon};
+use rotograph::temporal::propagate::{propagate, quality, Guide, PropagateParams};
+use std::path::PathBuf;
+
+/// User + system CPU seconds of this process (Linux; 0 elsewhere).
+fn cpu_seconds() -> f64 {
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
+        return 0.0;
+    };
+    let after = stat.rsplit_once(')').map_or("", |(_, s)| s);
+    let f: Vec<&str> = after.split_whitespace().collect();
+    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    // Fields 14 and 15 of stat (utime, stime) are 12 and 13 after the command name.
+    (ticks(11) + ticks(12)) / 100.0
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let mut args = std::env::args().skip(1);
+    let dir = PathBuf::from(args.next().ok_or("usage: propagate_bench DIR [options]")?);
+    let mut params = PropagateParams::default();
+    let (mut weight, mut frames) = (1.0f32, 10usize);
+    while let Some(a) = args.next() {
+        let mut val = || args.next().ok_or(format!("{a} needs a value"));
+        match a.as_str() {
+            "--weight" => weight = val()?.parse()?,
+            "--patch" => params.patch_size = val()?.parse()?,
+            "--sv" => params.search_vote_iters = val()?.parse()?,
+            "--pm" => params.patchmatch_iters = val()?.parse()?,
+            "--frames" => frames = val()?.parse()?,
+            "--extra" => params.extra_pass_3x3 = true,
+            other => return Err(format!("unknown option {other}").into()),
+        }
+    }
+    let toon = Toon::new(Style::Toon, 1);
+    let frame = |k: usize| read_frame(&dir.join("frames").join(format!("{k:05}.png")));
+    let f0 = frame(0)?.image;
+    let key = toon.apply(&f0, 0.75);
+    let (mut sums, mut n, mut cpu_total) = ([0.0f64; 4], 0.0, 0.0);
+    println!("frame  psnr_dB  ssim    cpu_s   warp_psnr_dB  warp_ssim");
+    for k in 1..frames {
+        let fk = frame(k)?.image;
+        let truth = toon.apply(&fk, 0.75);
+        let t0 = cpu_seconds();
+        let out = propagate(
+            &key,
+            &[Guide {
+                source: &f0,
+                target: &fk,
+                weight,
+            }],
+            &params,
+        )?;
+        let cpu = cpu_seconds() - t0;
+        let flow = FlowField::read_flo(&dir.join("flow").join(format!("{k:05}.flo")))?;
+        let (warped, _) = warp(&key, &flow)?;
+        let s = [
+            quality::psnr(&out, &truth),
+            quality::ssim(&out, &truth),
+            quality::psnr(&warped, &truth),
+            quality::ssim(&warped, &truth),
+        ];
+        println!(
+            "{k:5}  {:7.2}  {:.4}  {cpu:6.2}  {:12.2}  {:.4}",
+            s[0], s[1], s[2], s[3]
+        );
+        for (acc, v) in sums.iter_mut().zip(s) {
+            *acc += v;
+        }
+        n += 1.0;
+        cpu_total += cpu;
+    }
+    println!(
+        "mean   {:7.2}  {:.4}  {:6.2}  {:12.2}  {:.4}",
+        sums[0] / n,
+        sums[1] / n,
+        cpu_total / n,
+        sums[2] / n,
+        sums[3] / n
+    );
+    Ok(())
+}
