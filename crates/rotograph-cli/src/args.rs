@@ -812,18 +812,41 @@ impl FlowCmd {
 /// `rotograph propagate`.
 #[derive(Debug, Args)]
 pub struct PropagateCmd {
-    /// The stylized keyframe.
-    #[arg(long, value_name = "PNG")]
-    pub style: PathBuf,
+    /// The stylized keyframe (single-image mode).
+    #[arg(long, value_name = "PNG", required_unless_present = "frames")]
+    pub style: Option<PathBuf>,
     /// A guide pair: the image aligned with the key, then the one aligned with the output.
-    /// Repeat for more guides.
-    #[arg(long, num_args = 2, value_names = ["SOURCE", "TARGET"], required = true)]
+    /// Repeat for more guides (single-image mode).
+    #[arg(
+        long,
+        num_args = 2,
+        value_names = ["SOURCE", "TARGET"],
+        required_unless_present = "frames"
+    )]
     pub guide: Vec<PathBuf>,
+    /// Video mode: the folder of source frames.
+    #[arg(long, value_name = "DIR", requires = "keys", conflicts_with_all = ["style", "guide", "weight"])]
+    pub frames: Option<PathBuf>,
+    /// Video mode: the folder of stylized keys, each named like the frame it stylizes.
+    #[arg(long, value_name = "DIR", requires = "frames")]
+    pub keys: Option<PathBuf>,
+    /// Video mode: masks named like the frames (white: stylize; black: the source frame shows).
+    #[arg(long, value_name = "DIR", requires = "frames")]
+    pub mask_dir: Option<PathBuf>,
+    /// Video mode: weight of the colour guide (key's frame → current frame).
+    #[arg(long, default_value_t = 6.0)]
+    pub color_weight: f32,
+    /// Video mode: weight of the positional guide (coordinates carried by optical flow).
+    #[arg(long, default_value_t = 2.0)]
+    pub position_weight: f32,
+    /// Video mode: weight of the temporal guide (previous output warped by optical flow).
+    #[arg(long, default_value_t = 1.0)]
+    pub temporal_weight: f32,
     /// Weight of a guide, in the order of the --guide flags (the first --weight is guide 1's,
     /// and so on); guides without one weigh 1.
     #[arg(long, value_name = "W")]
     pub weight: Vec<f32>,
-    /// Output image (PNG).
+    /// Output image (PNG); in video mode, the output folder.
     #[arg(short, long)]
     pub output: PathBuf,
     /// Weight of the style term (the synthesis against the key).

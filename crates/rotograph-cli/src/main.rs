@@ -260,6 +260,29 @@ fn flow(a: &args::FlowCmd, rep: &Reporter) -> anyhow::Result<()> {
 
 fn propagate(a: &args::PropagateCmd, rep: &Reporter) -> anyhow::Result<()> {
     use rotograph::temporal::propagate as prop;
+    if let (Some(frames), Some(keys)) = (&a.frames, &a.keys) {
+        let opts = prop::VideoOptions {
+            params: a.params(),
+            color_weight: a.color_weight,
+            position_weight: a.position_weight,
+            temporal_weight: a.temporal_weight,
+            mask_dir: a.mask_dir.clone(),
+            ..Default::default()
+        };
+        let r = prop::propagate_video(frames, keys, &a.output, &opts, rep)?;
+        rep.say(&format!(
+            "wrote {} frames from {} keys into {}",
+            r.frames,
+            r.keys,
+            a.output.display()
+        ));
+        rep.json(serde_json::json!({"event": "done", "report": r}));
+        return Ok(());
+    }
+    let style_path = a
+        .style
+        .as_ref()
+        .expect("clap requires --style without --frames");
     let pairs: Vec<(&std::path::PathBuf, &std::path::PathBuf)> =
         a.guide.chunks_exact(2).map(|c| (&c[0], &c[1])).collect();
     if a.weight.len() > pairs.len() {
@@ -273,7 +296,7 @@ fn propagate(a: &args::PropagateCmd, rep: &Reporter) -> anyhow::Result<()> {
         )
         .into());
     }
-    let style = rotograph::frames::read_frame(&a.style)?;
+    let style = rotograph::frames::read_frame(style_path)?;
     let mut images = Vec::with_capacity(pairs.len());
     for (src, tgt) in &pairs {
         images.push((
@@ -296,7 +319,7 @@ fn propagate(a: &args::PropagateCmd, rep: &Reporter) -> anyhow::Result<()> {
             .enumerate()
             .map(|(i, (s, t))| format!("guide {} = {} -> {}", i + 1, s.display(), t.display()))
             .collect();
-        format!("style {}; {}", a.style.display(), list.join(", "))
+        format!("style {}; {}", style_path.display(), list.join(", "))
     };
     let out = prop::propagate(&style.image, &guides, &a.params()).with_context(names)?;
     rotograph::frames::write_png(&a.output, &rotograph::Frame::opaque(out))?;

@@ -27,11 +27,13 @@
 mod nnf;
 mod pyramid;
 pub mod quality;
+pub mod video;
 mod vote;
 
 use crate::error::{Error, Result};
 use image::RgbaImage;
 use pyramid::Plane;
+pub use video::{propagate_video, VideoOptions, VideoReport};
 
 /// One guide pair: the source-side image (aligned with the style keyframe) and the target-side
 /// image (aligned with the frame being synthesized), with its weight in the patch error.
@@ -200,6 +202,26 @@ pub fn propagate(
     guides: &[Guide<'_>],
     params: &PropagateParams,
 ) -> Result<RgbaImage> {
+    propagate_with_error(style, guides, params).map(|s| s.image)
+}
+
+/// A synthesized frame and how well each of its pixels is explained by the key.
+#[derive(Debug, Clone)]
+pub struct Synthesis {
+    /// The synthesized frame (opaque, the target guides' size).
+    pub image: RgbaImage,
+    /// Per pixel (row-major), the weighted patch error of its final match (guides and style,
+    /// without the uniformity term): low where the key has a good match, high where the
+    /// target shows something the key does not.
+    pub error: Vec<f32>,
+}
+
+/// [`propagate`], also returning the per-pixel match error (for blending several keys).
+pub fn propagate_with_error(
+    style: &RgbaImage,
+    guides: &[Guide<'_>],
+    params: &PropagateParams,
+) -> Result<Synthesis> {
     params.validate()?;
     check_inputs(style, guides)?;
     let tsize = guides[0].target.dimensions();
@@ -214,7 +236,7 @@ pub fn propagate(
     }
     let weights: Vec<f32> = guides.iter().map(|g| g.weight).collect();
 
-    let mut state: Option<(nnf::Nnf, Plane)> = None;
+    let mut state: Option<(nnf::Nnf, Plane, Vec<f32>)> = None;
     for level in (0..levels).rev() {
         let sg: Vec<&Plane> = src_guides.iter().map(|p| &p[level]).collect();
         let tg: Vec<&Plane> = tgt_guides.iter().map(|p| &p[level]).collect();
@@ -230,7 +252,7 @@ pub fn propagate(
                 nnf::Nnf::random(tw, th, inputs.style.width, inputs.style.height, params.seed),
                 None,
             ),
-            Some((coarse, _)) => {
+            Some((coarse, _, _)) => {
                 let field = coarse.upsample(tw, th, inputs.style.width, inputs.style.height);
                 let est = vote::vote(&field, None, inputs.style, params.patch_size);
                 (field, Some(est))
@@ -246,7 +268,7 @@ pub fn propagate(
             seed,
         ));
         if level == 0 && params.extra_pass_3x3 {
-            let (field, est) = state.take().expect("level result");
+            let (field, est, _) = state.take().expect("level result");
             state = Some(nnf::synthesize_level(
                 &inputs,
                 field,
@@ -257,8 +279,11 @@ pub fn propagate(
             ));
         }
     }
-    let (_, estimate) = state.expect("at least one level");
-    Ok(estimate.to_rgba())
+    let (_, estimate, error) = state.expect("at least one level");
+    Ok(Synthesis {
+        image: estimate.to_rgba(),
+        error,
+    })
 }
 
 #[cfg(test)]

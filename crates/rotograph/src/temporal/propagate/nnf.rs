@@ -409,7 +409,7 @@ impl Sweep<'_> {
 }
 
 /// Runs the search-vote iterations of one level from `field` (and the current synthesis, if
-/// any); returns the final field and synthesis.
+/// any); returns the final field, the synthesis and each target pixel's patch error.
 pub(crate) fn synthesize_level(
     inputs: &LevelInputs<'_>,
     mut field: Nnf,
@@ -417,7 +417,7 @@ pub(crate) fn synthesize_level(
     ps: usize,
     params: &PropagateParams,
     seed: u64,
-) -> (Nnf, Plane) {
+) -> (Nnf, Plane, Vec<f32>) {
     let r = ps / 2;
     let (sw, sh) = (inputs.style.width, inputs.style.height);
     let (tw, th) = (field.width, field.height);
@@ -478,7 +478,7 @@ pub(crate) fn synthesize_level(
         estimate = Some(vote::vote(&field, Some(&dist), inputs.style, ps));
     }
     let est = estimate.expect("search_vote_iters >= 1");
-    (field, est)
+    (field, est, dist)
 }
 
 #[cfg(test)]
