@@ -104,3 +104,51 @@ fn mismatched_guides_and_extra_weights_are_errors() {
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     assert!(stderr(&o).contains("weight"), "{}", stderr(&o));
 }
+
+#[test]
+fn video_mode_writes_every_frame_and_names_a_stray_key() {
+    let d = tempfile::tempdir().unwrap();
+    let (fd, kd, od) = (d.path().join("f"), d.path().join("k"), d.path().join("o"));
+    std::fs::create_dir_all(&fd).unwrap();
+    std::fs::create_dir_all(&kd).unwrap();
+    for t in 0..5u32 {
+        texture(64, 48, t)
+            .save(fd.join(format!("f{t}.png")))
+            .unwrap();
+    }
+    posterize(&texture(64, 48, 0))
+        .save(kd.join("f0.png"))
+        .unwrap();
+    posterize(&texture(64, 48, 4))
+        .save(kd.join("f4.png"))
+        .unwrap();
+    let o = run(&[
+        "propagate",
+        "--frames",
+        s(&fd),
+        "--keys",
+        s(&kd),
+        "-o",
+        s(&od),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let written = pngs(&od);
+    assert_eq!(written.len(), 5, "{written:?}");
+    let mid = image::open(od.join("f2.png")).unwrap().to_rgba8();
+    let p = psnr(&mid, &posterize(&texture(64, 48, 2)));
+    assert!(p >= 25.0, "middle frame PSNR {p:.2} dB");
+    posterize(&texture(64, 48, 0))
+        .save(kd.join("nope.png"))
+        .unwrap();
+    let o = run(&[
+        "propagate",
+        "--frames",
+        s(&fd),
+        "--keys",
+        s(&kd),
+        "-o",
+        s(&od),
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("nope.png"), "{}", stderr(&o));
+}

@@ -1,18 +1,21 @@
 //! Known-style benchmark of keyframe propagation (`scripts/bench_propagate.sh` runs it).
 //!
 //!     cargo run --release -p rotograph --example propagate_bench -- DIR [--weight W]
-//!         [--patch P] [--sv N] [--pm N] [--extra] [--frames N]
+//!         [--patch P] [--sv N] [--pm N] [--extra] [--frames N] [--video]
 //!
 //! DIR comes from `scripts/make_propagate_set.py` (frames/NNNNN.png, flow/NNNNN.flo = true flow
 //! from frame k to frame 0). The style is the toon stylizer: key = toon(frame 0); each frame k
 //! is synthesized with one colour guide (frame 0 -> frame k) and scored (PSNR, SSIM) against
 //! toon(frame k), next to the key warped by the true motion. Prints one line per frame, the
-//! means and the CPU seconds of the synthesis per frame.
+//! means and the CPU seconds of the synthesis per frame. With `--video` the frames are
+//! synthesized by the video mode instead (`propagate_video`, one key at frame 0, flow-based
+//! guides; the CPU seconds are then the whole run's, flow included, divided by the frames).
 
 use rotograph::flow::{warp, FlowField};
 use rotograph::frames::read_frame;
 use rotograph::stylize::toon::{Style, Toon};
 use rotograph::temporal::propagate::{propagate, quality, Guide, PropagateParams};
+use rotograph::temporal::propagate::{propagate_video, VideoOptions};
 use std::path::PathBuf;
 
 /// User + system CPU seconds of this process (Linux; 0 elsewhere).
@@ -31,7 +34,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
     let dir = PathBuf::from(args.next().ok_or("usage: propagate_bench DIR [options]")?);
     let mut params = PropagateParams::default();
-    let (mut weight, mut frames) = (1.0f32, 10usize);
+    let (mut weight, mut frames, mut video) = (1.0f32, 10usize, false);
     while let Some(a) = args.next() {
         let mut val = || args.next().ok_or(format!("{a} needs a value"));
         match a.as_str() {
@@ -41,6 +44,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             "--pm" => params.patchmatch_iters = val()?.parse()?,
             "--frames" => frames = val()?.parse()?,
             "--extra" => params.extra_pass_3x3 = true,
+            "--video" => video = true,
             other => return Err(format!("unknown option {other}").into()),
         }
     }
@@ -48,22 +52,47 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let frame = |k: usize| read_frame(&dir.join("frames").join(format!("{k:05}.png")));
     let f0 = frame(0)?.image;
     let key = toon.apply(&f0, 0.75);
+    // Video mode: all frames at once into a temporary folder, scored below.
+    let work = std::env::temp_dir().join(format!("propagate-bench-{}", std::process::id()));
+    let mut video_cpu = 0.0;
+    if video {
+        let (fd, kd, od) = (work.join("f"), work.join("k"), work.join("o"));
+        for d in [&fd, &kd] {
+            std::fs::create_dir_all(d)?;
+        }
+        for k in 0..frames {
+            let name = format!("{k:05}.png");
+            std::fs::copy(dir.join("frames").join(&name), fd.join(&name))?;
+        }
+        key.save(kd.join("00000.png"))?;
+        let opts = VideoOptions {
+            params: params.clone(),
+            ..Default::default()
+        };
+        let t0 = cpu_seconds();
+        propagate_video(&fd, &kd, &od, &opts, &rotograph::NoProgress)?;
+        video_cpu = (cpu_seconds() - t0) / (frames - 1) as f64;
+    }
     let (mut sums, mut n, mut cpu_total) = ([0.0f64; 4], 0.0, 0.0);
     println!("frame  psnr_dB  ssim    cpu_s   warp_psnr_dB  warp_ssim");
     for k in 1..frames {
         let fk = frame(k)?.image;
         let truth = toon.apply(&fk, 0.75);
         let t0 = cpu_seconds();
-        let out = propagate(
-            &key,
-            &[Guide {
-                source: &f0,
-                target: &fk,
-                weight,
-            }],
-            &params,
-        )?;
-        let cpu = cpu_seconds() - t0;
+        let out = if video {
+            read_frame(&work.join("o").join(format!("{k:05}.png")))?.image
+        } else {
+            propagate(
+                &key,
+                &[Guide {
+                    source: &f0,
+                    target: &fk,
+                    weight,
+                }],
+                &params,
+            )?
+        };
+        let cpu = if video { video_cpu } else { cpu_seconds() - t0 };
         let flow = FlowField::read_flo(&dir.join("flow").join(format!("{k:05}.flo")))?;
         let (warped, _) = warp(&key, &flow)?;
         let s = [
@@ -81,6 +110,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
         n += 1.0;
         cpu_total += cpu;
+    }
+    if video {
+        std::fs::remove_dir_all(&work)?;
     }
     println!(
         "mean   {:7.2}  {:.4}  {:6.2}  {:12.2}  {:.4}",
