@@ -10,6 +10,10 @@
 //! means and the CPU seconds of the synthesis per frame. With `--video` the frames are
 //! synthesized by the video mode instead (`propagate_video`, one key at frame 0, flow-based
 //! guides; the CPU seconds are then the whole run's, flow included, divided by the frames).
+//! Each run saves the key as DIR/key.png; `--engine-only` then only synthesizes frame 1 from
+//! it, without the stylizer or scoring, so the process's peak memory is the engine's.
+//! `--identity` also synthesizes frame 0 onto itself and prints the PSNR against the key over
+//! the whole frame and without a 32-pixel border.
 
 use rotograph::flow::{warp, FlowField};
 use rotograph::frames::read_frame;
@@ -34,7 +38,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
     let dir = PathBuf::from(args.next().ok_or("usage: propagate_bench DIR [options]")?);
     let mut params = PropagateParams::default();
-    let (mut weight, mut frames, mut video) = (1.0f32, 10usize, false);
+    let (mut weight, mut frames, mut video, mut engine_only) = (1.0f32, 10usize, false, false);
+    let mut identity = false;
     while let Some(a) = args.next() {
         let mut val = || args.next().ok_or(format!("{a} needs a value"));
         match a.as_str() {
@@ -45,13 +50,51 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             "--frames" => frames = val()?.parse()?,
             "--extra" => params.extra_pass_3x3 = true,
             "--video" => video = true,
+            "--engine-only" => engine_only = true,
+            "--identity" => identity = true,
             other => return Err(format!("unknown option {other}").into()),
         }
     }
     let toon = Toon::new(Style::Toon, 1);
     let frame = |k: usize| read_frame(&dir.join("frames").join(format!("{k:05}.png")));
     let f0 = frame(0)?.image;
+    if engine_only {
+        let key = read_frame(&dir.join("key.png"))?.image;
+        let f1 = frame(1)?.image;
+        let t0 = cpu_seconds();
+        let g = [Guide {
+            source: &f0,
+            target: &f1,
+            weight,
+        }];
+        let out = propagate(&key, &g, &params)?;
+        println!(
+            "engine only: {}x{} in {:.2} CPU-s",
+            out.width(),
+            out.height(),
+            cpu_seconds() - t0
+        );
+        return Ok(());
+    }
     let key = toon.apply(&f0, 0.75);
+    key.save(dir.join("key.png"))?;
+    if identity {
+        let g = [Guide {
+            source: &f0,
+            target: &f0,
+            weight,
+        }];
+        let out = propagate(&key, &g, &params)?;
+        let (w, h) = key.dimensions();
+        let inner = |img: &image::RgbaImage| {
+            image::imageops::crop_imm(img, 32, 32, w - 64, h - 64).to_image()
+        };
+        println!(
+            "identity (frame 0 onto itself): {:.2} dB whole frame, {:.2} dB without a 32 px border",
+            quality::psnr(&out, &key),
+            quality::psnr(&inner(&out), &inner(&key))
+        );
+    }
     // Video mode: all frames at once into a temporary folder, scored below.
     let work = std::env::temp_dir().join(format!("propagate-bench-{}", std::process::id()));
     let mut video_cpu = 0.0;

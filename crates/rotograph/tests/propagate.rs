@@ -188,14 +188,7 @@ fn video_mode_masks_many_keys_and_bad_keys() {
     );
     let n = 203;
     let frames: Vec<RgbaImage> = (0..n).map(|t| moving(t as u32 % 20)).collect();
-    write_all(
-        &fd,
-        &frames
-            .iter()
-            .enumerate()
-            .map(|(i, x)| (i, x))
-            .collect::<Vec<_>>(),
-    );
+    write_all(&fd, &frames.iter().enumerate().collect::<Vec<_>>());
     // 102 keys: every other frame.
     let keys: Vec<(usize, RgbaImage)> =
         (0..n).step_by(2).map(|i| (i, invert(&frames[i]))).collect();

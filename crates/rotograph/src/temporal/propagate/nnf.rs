@@ -496,7 +496,7 @@ mod tests {
         assert_eq!(s[4], 2.0);
         assert_eq!(s[5], 1.0);
         assert_eq!(s.iter().sum::<f32>(), 9.0);
-        let g = box_clamped(&vec![1.0; 16], 4, 4, 1, true);
+        let g = box_clamped(&[1.0; 16], 4, 4, 1, true);
         assert!(g.iter().all(|&x| x == 9.0));
     }
 

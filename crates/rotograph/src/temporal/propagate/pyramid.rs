@@ -50,7 +50,7 @@ impl Plane {
 
     /// Half the size (rounded up) by averaging 2x2 blocks; odd edges repeat the last pixel.
     fn half(&self) -> Plane {
-        let (w, h) = ((self.width + 1) / 2, (self.height + 1) / 2);
+        let (w, h) = (self.width.div_ceil(2), self.height.div_ceil(2));
         let mut out = Plane::zeros(w, h);
         for y in 0..h {
             let y0 = 2 * y;

@@ -37,14 +37,14 @@ pub(crate) fn vote(field: &Nnf, errors: Option<&[f32]>, style: &Plane, ps: usize
                         let sy = (ny + oy as i32).clamp(0, sh - 1) as usize;
                         let w = errors.map_or(1.0, |e| 1.0 / (1.0 + e[py * tw + px]));
                         let i = (sy * style.width + sx) * 3;
-                        for c in 0..3 {
-                            acc[c] += w * style.data[i + c];
+                        for (a, v) in acc.iter_mut().zip(&style.data[i..i + 3]) {
+                            *a += w * v;
                         }
                         total += w;
                     }
                 }
-                for c in 0..3 {
-                    row[x * 3 + c] = acc[c] / total;
+                for (o, a) in row[x * 3..x * 3 + 3].iter_mut().zip(acc) {
+                    *o = a / total;
                 }
             }
         });
