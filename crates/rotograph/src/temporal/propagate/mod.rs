@@ -227,7 +227,9 @@ pub fn propagate_with_error(
     let tsize = guides[0].target.dimensions();
     let levels = params.levels_for(style.dimensions(), tsize);
 
-    let style_pyr = pyramid::build(&Plane::from_rgb(style), levels);
+    // Pyramids run fine to coarse; popping hands out the levels coarse to fine, and each
+    // level's planes are freed once used.
+    let mut style_pyr = pyramid::build(&Plane::from_rgb(style), levels);
     let mut src_guides = Vec::with_capacity(guides.len());
     let mut tgt_guides = Vec::with_capacity(guides.len());
     for g in guides {
@@ -235,32 +237,32 @@ pub fn propagate_with_error(
         tgt_guides.push(pyramid::build(&Plane::from_rgb(g.target), levels));
     }
     let weights: Vec<f32> = guides.iter().map(|g| g.weight).collect();
+    let pop = |pyr: &mut Vec<Plane>| pyr.pop().expect("one plane per level");
 
     let mut state: Option<(nnf::Nnf, Plane, Vec<f32>)> = None;
     for level in (0..levels).rev() {
-        let sg: Vec<&Plane> = src_guides.iter().map(|p| &p[level]).collect();
-        let tg: Vec<&Plane> = tgt_guides.iter().map(|p| &p[level]).collect();
-        let inputs = nnf::LevelInputs {
-            style: &style_pyr[level],
-            source_guides: &sg,
-            target_guides: &tg,
+        let mut inputs = nnf::LevelInputs {
+            style: pop(&mut style_pyr),
+            source_guides: src_guides.iter_mut().map(pop).collect(),
+            target_guides: tgt_guides.iter_mut().map(pop).collect(),
             guide_weights: &weights,
         };
-        let (tw, th) = (tg[0].width, tg[0].height);
+        let (tw, th) = (
+            inputs.target_guides[0].width,
+            inputs.target_guides[0].height,
+        );
+        let (sw, sh) = (inputs.style.width, inputs.style.height);
         let (field, estimate) = match state.take() {
-            None => (
-                nnf::Nnf::random(tw, th, inputs.style.width, inputs.style.height, params.seed),
-                None,
-            ),
+            None => (nnf::Nnf::random(tw, th, sw, sh, params.seed), None),
             Some((coarse, _, _)) => {
-                let field = coarse.upsample(tw, th, inputs.style.width, inputs.style.height);
-                let est = vote::vote(&field, None, inputs.style, params.patch_size);
+                let field = coarse.upsample(tw, th, sw, sh);
+                let est = vote::vote(&field, None, &inputs.style, params.patch_size);
                 (field, Some(est))
             }
         };
         let seed = params.seed ^ (level as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
         state = Some(nnf::synthesize_level(
-            &inputs,
+            &mut inputs,
             field,
             estimate,
             params.patch_size,
@@ -268,9 +270,12 @@ pub fn propagate_with_error(
             seed,
         ));
         if level == 0 && params.extra_pass_3x3 {
+            // The level consumed its guide planes; level 0's are the images themselves.
+            inputs.source_guides = guides.iter().map(|g| Plane::from_rgb(g.source)).collect();
+            inputs.target_guides = guides.iter().map(|g| Plane::from_rgb(g.target)).collect();
             let (field, est, _) = state.take().expect("level result");
             state = Some(nnf::synthesize_level(
-                &inputs,
+                &mut inputs,
                 field,
                 Some(est),
                 3,

@@ -96,11 +96,12 @@ impl Nnf {
     }
 }
 
-/// One pyramid level's images.
+/// One pyramid level's images. [`synthesize_level`] empties the guide lists once it has built
+/// its feature buffers from them, to keep peak memory down.
 pub(crate) struct LevelInputs<'a> {
-    pub style: &'a Plane,
-    pub source_guides: &'a [&'a Plane],
-    pub target_guides: &'a [&'a Plane],
+    pub style: Plane,
+    pub source_guides: Vec<Plane>,
+    pub target_guides: Vec<Plane>,
     pub guide_weights: &'a [f32],
 }
 
@@ -337,11 +338,13 @@ impl Sweep<'_> {
         [c[0].clamp(0, self.sw - 1), c[1].clamp(0, self.sh - 1)]
     }
 
-    /// One sweep over rows `y0..y0 + out.len() / tw` of the field: `old` is the whole field
-    /// before the sweep, `out`/`dist` the band's rows (in: `old`'s rows; out: improved).
+    /// One sweep over rows `y0..y0 + out.len() / tw` of the field: `out`/`dist` are the band's
+    /// rows (in: the field before the sweep; out: improved), `edge` the row next to the band
+    /// that the sweep propagates from (above it forward, below it backward) as it was before
+    /// the sweep, if inside the image.
     fn band(
         &self,
-        old: &Nnf,
+        edge: Option<&[[i32; 2]]>,
         y0: usize,
         out: &mut [[i32; 2]],
         dist: &mut [f32],
@@ -386,7 +389,7 @@ impl Sweep<'_> {
                     let n = if lny >= 0 && (lny as usize) < rows {
                         out[lny as usize * tw + x]
                     } else {
-                        old.at(x, ny as usize)
+                        edge.expect("edge row of a band inside the image")[x]
                     };
                     consider([n[0], n[1] + step], &mut best_n, &mut best, &mut best_d);
                 }
@@ -411,7 +414,7 @@ impl Sweep<'_> {
 /// Runs the search-vote iterations of one level from `field` (and the current synthesis, if
 /// any); returns the final field, the synthesis and each target pixel's patch error.
 pub(crate) fn synthesize_level(
-    inputs: &LevelInputs<'_>,
+    inputs: &mut LevelInputs<'_>,
     mut field: Nnf,
     mut estimate: Option<Plane>,
     ps: usize,
@@ -420,21 +423,27 @@ pub(crate) fn synthesize_level(
 ) -> (Nnf, Plane, Vec<f32>) {
     let r = ps / 2;
     let (sw, sh) = (inputs.style.width, inputs.style.height);
+    let style = &inputs.style;
     let (tw, th) = (field.width, field.height);
     let style_scale = (params.style_weight / 3.0).sqrt();
 
     // The target's style channels are filled from the estimate each iteration.
     let zeros = Plane::zeros(tw, th);
-    let mut src_planes = vec![(inputs.style, style_scale)];
+    let mut src_planes = vec![(style, style_scale)];
     let mut tgt_planes = vec![(&zeros, 0.0)];
     for (k, w) in inputs.guide_weights.iter().enumerate() {
         let scale = (w / 3.0).sqrt();
-        src_planes.push((inputs.source_guides[k], scale));
-        tgt_planes.push((inputs.target_guides[k], scale));
+        src_planes.push((&inputs.source_guides[k], scale));
+        tgt_planes.push((&inputs.target_guides[k], scale));
     }
     let sf = Features::build(&src_planes, sw, sh, r);
     let mut tf = Features::build(&tgt_planes, tw, th, r);
+    drop(src_planes);
+    drop(tgt_planes);
     drop(zeros);
+    inputs.source_guides = Vec::new();
+    inputs.target_guides = Vec::new();
+    let style = &inputs.style;
     let mut uni = Uniformity::new(params.uniformity, &field, sw, sh, r);
     let mut dist = vec![0.0f32; tw * th];
 
@@ -462,8 +471,19 @@ pub(crate) fn synthesize_level(
                 tw,
                 th,
             };
-            let old = field.clone();
             let fwd = pm % 2 == 0;
+            // The rows the bands propagate from across their edges, before the sweep.
+            let bands = th.div_ceil(BAND_ROWS);
+            let edges: Vec<Option<Vec<[i32; 2]>>> = (0..bands)
+                .map(|b| {
+                    let y = if fwd {
+                        (b * BAND_ROWS).checked_sub(1)
+                    } else {
+                        Some((b + 1) * BAND_ROWS).filter(|&y| y < th)
+                    };
+                    y.map(|y| field.map[y * tw..(y + 1) * tw].to_vec())
+                })
+                .collect();
             let sweep_seed = seed ^ ((sv * 64 + pm) as u64 + 1).wrapping_mul(0xA076_1D64_78BD_642F);
             field
                 .map
@@ -472,10 +492,10 @@ pub(crate) fn synthesize_level(
                 .enumerate()
                 .for_each(|(b, (out, d))| {
                     let band_seed = sweep_seed ^ (b as u64 + 1).wrapping_mul(0xE703_7ED1_A0B4_28DB);
-                    sweep.band(&old, b * BAND_ROWS, out, d, fwd, band_seed);
+                    sweep.band(edges[b].as_deref(), b * BAND_ROWS, out, d, fwd, band_seed);
                 });
         }
-        estimate = Some(vote::vote(&field, Some(&dist), inputs.style, ps));
+        estimate = Some(vote::vote(&field, Some(&dist), style, ps));
     }
     let est = estimate.expect("search_vote_iters >= 1");
     (field, est, dist)
