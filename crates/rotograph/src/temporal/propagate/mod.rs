@@ -6,12 +6,12 @@
 //! frame's stylization: every target patch takes the style of the source patch whose guides and
 //! style match best. Coarse to fine over an image pyramid, each level alternates
 //!
-//! 1. a PatchMatch search ([`nnf`]) of the nearest-neighbour field: propagation from the scan
+//! 1. a PatchMatch search (`nnf.rs`) of the nearest-neighbour field: propagation from the scan
 //!    neighbours plus a random search of shrinking radius, under the patch error
 //!    `Σ style_weight/3·|ΔRGB|² + Σ_guides weight/3·|ΔRGB|²` plus a uniformity term
 //!    `uniformity · (use of the source patch / its fair share)` that stops patches from being
 //!    overused, and
-//! 2. a weighted vote ([`vote`]): each target pixel averages the style pixels the overlapping
+//! 2. a weighted vote (`vote.rs`): each target pixel averages the style pixels the overlapping
 //!    patches map it to, weighted by `1/(1 + patch error)`.
 //!
 //! Borders are handled by edge replication on both sides, so a patch centred on the first or
