@@ -53,7 +53,8 @@ pub struct PropagateParams {
     /// Patch side in pixels, odd, >= 3 (ebsynth `-patchsize`, default 5).
     pub patch_size: usize,
     /// Pyramid levels; `None` = as many as keep the coarsest level's short side at least
-    /// `2·patch_size + 1` pixels (ebsynth `-pyramidlevels`, default automatic).
+    /// `2·patch_size + 1` pixels (ebsynth `-pyramidlevels`, default automatic). A larger count
+    /// is reduced to that automatic one.
     pub pyramid_levels: Option<usize>,
     /// Search-vote iterations per level (ebsynth `-searchvoteiters`, default 6).
     pub search_vote_iters: usize,
@@ -424,6 +425,29 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("patch-size"));
+    }
+
+    #[test]
+    fn tiny_and_differently_sized_images_work() {
+        for (sw, sh, tw, th) in [(1, 1, 1, 1), (2, 3, 7, 1), (9, 4, 3, 12)] {
+            let src = textured(sw, sh, 0);
+            let tgt = textured(tw, th, 1);
+            let out = propagate(
+                &invert(&src),
+                &[Guide {
+                    source: &src,
+                    target: &tgt,
+                    weight: 1.0,
+                }],
+                &PropagateParams {
+                    extra_pass_3x3: true,
+                    pyramid_levels: Some(4),
+                    ..Default::default()
+                },
+            )
+            .unwrap();
+            assert_eq!(out.dimensions(), (tw, th));
+        }
     }
 
     #[test]
