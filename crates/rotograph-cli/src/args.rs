@@ -45,6 +45,9 @@ pub enum Cmd {
     Check(CheckCmd),
     /// Suggest keyframes for propagation: scene changes and the rest poses between movements.
     Keys(KeysCmd),
+    /// Keyframe propagation: synthesize a frame in the style of a stylized key, guided by
+    /// image pairs (EbSynth-class patch synthesis).
+    Propagate(PropagateCmd),
 }
 
 /// `rotograph extract`.
@@ -973,6 +976,88 @@ impl KeysCmd {
             motion_delta: self.motion_delta,
             min_gap: self.min_gap,
             every: self.every,
+        }
+    }
+}
+
+/// `rotograph propagate`.
+#[derive(Debug, Args)]
+pub struct PropagateCmd {
+    /// The stylized keyframe (single-image mode).
+    #[arg(long, value_name = "PNG", required_unless_present = "frames")]
+    pub style: Option<PathBuf>,
+    /// A guide pair: the image aligned with the key, then the one aligned with the output.
+    /// Repeat for more guides (single-image mode).
+    #[arg(
+        long,
+        num_args = 2,
+        value_names = ["SOURCE", "TARGET"],
+        required_unless_present = "frames"
+    )]
+    pub guide: Vec<PathBuf>,
+    /// Video mode: the folder of source frames.
+    #[arg(long, value_name = "DIR", requires = "keys", conflicts_with_all = ["style", "guide", "weight"])]
+    pub frames: Option<PathBuf>,
+    /// Video mode: the folder of stylized keys, each named like the frame it stylizes.
+    #[arg(long, value_name = "DIR", requires = "frames")]
+    pub keys: Option<PathBuf>,
+    /// Video mode: masks named like the frames (white: stylize; black: the source frame shows).
+    #[arg(long, value_name = "DIR", requires = "frames")]
+    pub mask_dir: Option<PathBuf>,
+    /// Video mode: weight of the colour guide (key's frame → current frame).
+    #[arg(long, default_value_t = 6.0)]
+    pub color_weight: f32,
+    /// Video mode: weight of the positional guide (coordinates carried by optical flow).
+    #[arg(long, default_value_t = 2.0)]
+    pub position_weight: f32,
+    /// Video mode: weight of the temporal guide (previous output warped by optical flow).
+    #[arg(long, default_value_t = 1.0)]
+    pub temporal_weight: f32,
+    /// Weight of a guide, in the order of the --guide flags (the first --weight is guide 1's,
+    /// and so on); guides without one weigh 1.
+    #[arg(long, value_name = "W")]
+    pub weight: Vec<f32>,
+    /// Output image (PNG); in video mode, the output folder.
+    #[arg(short, long)]
+    pub output: PathBuf,
+    /// Weight of the style term (the synthesis against the key).
+    #[arg(long, default_value_t = 1.0)]
+    pub style_weight: f32,
+    /// Patch side in pixels (odd).
+    #[arg(long, default_value_t = 5)]
+    pub patch_size: usize,
+    /// Pyramid levels (default: automatic, the coarsest level keeps 2·patch+1 pixels).
+    #[arg(long, value_name = "N")]
+    pub pyramid_levels: Option<usize>,
+    /// Search-vote iterations per pyramid level.
+    #[arg(long, value_name = "N", default_value_t = 6)]
+    pub search_vote_iters: usize,
+    /// PatchMatch iterations per search.
+    #[arg(long, value_name = "N", default_value_t = 4)]
+    pub patchmatch_iters: usize,
+    /// Weight of the uniformity term (stops one key patch from being used everywhere).
+    #[arg(long, default_value_t = 3500.0)]
+    pub uniformity: f32,
+    /// Finish with an extra pass of 3x3 patches.
+    #[arg(long)]
+    pub extra_pass_3x3: bool,
+    /// Seed of the random search (same seed, same output).
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+}
+
+impl PropagateCmd {
+    /// The engine parameters.
+    pub fn params(&self) -> rotograph::temporal::propagate::PropagateParams {
+        rotograph::temporal::propagate::PropagateParams {
+            patch_size: self.patch_size,
+            pyramid_levels: self.pyramid_levels,
+            search_vote_iters: self.search_vote_iters,
+            patchmatch_iters: self.patchmatch_iters,
+            uniformity: self.uniformity,
+            style_weight: self.style_weight,
+            extra_pass_3x3: self.extra_pass_3x3,
+            seed: self.seed,
         }
     }
 }

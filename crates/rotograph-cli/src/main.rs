@@ -164,6 +164,7 @@ fn run(cmd: Cmd, rep: &Reporter) -> anyhow::Result<()> {
         Cmd::Flow(a) => flow(&a, rep)?,
         Cmd::Check(a) => check(&a, rep)?,
         Cmd::Keys(a) => keys(&a, rep)?,
+        Cmd::Propagate(a) => propagate(&a, rep)?,
     }
     Ok(())
 }
@@ -379,5 +380,75 @@ fn keys(a: &args::KeysCmd, rep: &Reporter) -> anyhow::Result<()> {
         r.frame_count
     ));
     rep.json(serde_json::json!({"event": "done", "report": r}));
+    Ok(())
+}
+
+fn propagate(a: &args::PropagateCmd, rep: &Reporter) -> anyhow::Result<()> {
+    use rotograph::temporal::propagate as prop;
+    if let (Some(frames), Some(keys)) = (&a.frames, &a.keys) {
+        let opts = prop::VideoOptions {
+            params: a.params(),
+            color_weight: a.color_weight,
+            position_weight: a.position_weight,
+            temporal_weight: a.temporal_weight,
+            mask_dir: a.mask_dir.clone(),
+            ..Default::default()
+        };
+        let r = prop::propagate_video(frames, keys, &a.output, &opts, rep)?;
+        rep.say(&format!(
+            "wrote {} frames from {} keys into {}",
+            r.frames,
+            r.keys,
+            a.output.display()
+        ));
+        rep.json(serde_json::json!({"event": "done", "report": r}));
+        return Ok(());
+    }
+    let style_path = a
+        .style
+        .as_ref()
+        .expect("clap requires --style without --frames");
+    let pairs: Vec<(&std::path::PathBuf, &std::path::PathBuf)> =
+        a.guide.chunks_exact(2).map(|c| (&c[0], &c[1])).collect();
+    if a.weight.len() > pairs.len() {
+        return Err(rotograph::Error::setting(
+            "weight",
+            format!(
+                "{} --weight values for {} --guide pairs; give at most one weight per guide",
+                a.weight.len(),
+                pairs.len()
+            ),
+        )
+        .into());
+    }
+    let style = rotograph::frames::read_frame(style_path)?;
+    let mut images = Vec::with_capacity(pairs.len());
+    for (src, tgt) in &pairs {
+        images.push((
+            rotograph::frames::read_frame(src)?,
+            rotograph::frames::read_frame(tgt)?,
+        ));
+    }
+    let guides: Vec<prop::Guide> = images
+        .iter()
+        .enumerate()
+        .map(|(i, (s, t))| prop::Guide {
+            source: &s.image,
+            target: &t.image,
+            weight: a.weight.get(i).copied().unwrap_or(1.0),
+        })
+        .collect();
+    let names = || {
+        let list: Vec<String> = pairs
+            .iter()
+            .enumerate()
+            .map(|(i, (s, t))| format!("guide {} = {} -> {}", i + 1, s.display(), t.display()))
+            .collect();
+        format!("style {}; {}", style_path.display(), list.join(", "))
+    };
+    let out = prop::propagate(&style.image, &guides, &a.params()).with_context(names)?;
+    rotograph::frames::write_png(&a.output, &rotograph::Frame::opaque(out))?;
+    rep.say(&format!("wrote {}", a.output.display()));
+    rep.json(serde_json::json!({"event": "done", "output": a.output}));
     Ok(())
 }

@@ -5,6 +5,7 @@
 pub mod check;
 pub mod consistency;
 pub mod keys;
+pub mod propagate;
 pub mod warp_init;
 
 pub use consistency::{warp_error, SourceMotion, WarpErrorMeter};
