@@ -39,6 +39,9 @@ pub enum Cmd {
     /// Dense optical flow between two images (.flo), or between consecutive frames of a folder
     /// or video (one .flo per pair).
     Flow(FlowCmd),
+    /// Frame interpolation from optical flow: more frames for a folder or video (--factor or
+    /// --fps), or in-betweens of two keyframe images (--count).
+    Interpolate(InterpolateCmd),
 }
 
 /// `rotograph extract`.
@@ -803,5 +806,47 @@ impl FlowCmd {
         );
         set(&mut p.sor_iterations, self.sor_iterations);
         p
+    }
+}
+
+/// `rotograph interpolate`.
+#[derive(Debug, Args)]
+pub struct InterpolateCmd {
+    /// A frame folder or video (with --factor or --fps), or two keyframe images (with --count).
+    #[arg(required = true, num_args = 1..=2, value_name = "DIR | VIDEO | A B")]
+    pub inputs: Vec<PathBuf>,
+    /// Output folder; frames are written as 00001.png, 00002.png, ...
+    #[arg(short, long)]
+    pub output: PathBuf,
+    /// Multiply the frame rate by N: N-1 in-betweens after every frame but the last.
+    #[arg(long, value_name = "N", conflicts_with = "fps")]
+    pub factor: Option<usize>,
+    /// Resample to this frame rate (frames per second).
+    #[arg(long, value_name = "FPS")]
+    pub fps: Option<f64>,
+    /// Two-image mode: the number of in-betweens to make between A and B.
+    #[arg(long, value_name = "N", conflicts_with_all = ["factor", "fps"])]
+    pub count: Option<usize>,
+    /// Frame rate of an image folder (videos carry theirs); needed with --fps for folders.
+    #[arg(long, value_name = "FPS")]
+    pub input_fps: Option<f64>,
+    /// Read at most this many source frames.
+    #[arg(long, value_name = "N")]
+    pub max_frames: Option<usize>,
+    /// Bring the frames to this size first.
+    #[arg(long, value_name = "WxH", value_parser = parse_size)]
+    pub size: Option<(u32, u32)>,
+    /// Flow speed/accuracy preset.
+    #[arg(long, value_enum, default_value_t = FlowPresetArg::Medium)]
+    pub preset: FlowPresetArg,
+}
+
+impl From<FlowPresetArg> for rotograph::flow::Preset {
+    fn from(p: FlowPresetArg) -> Self {
+        match p {
+            FlowPresetArg::Fast => rotograph::flow::Preset::Fast,
+            FlowPresetArg::Medium => rotograph::flow::Preset::Medium,
+            FlowPresetArg::Fine => rotograph::flow::Preset::Fine,
+        }
     }
 }
