@@ -836,8 +836,8 @@ pub struct InterpolateCmd {
     /// Bring the frames to this size first.
     #[arg(long, value_name = "WxH", value_parser = parse_size)]
     pub size: Option<(u32, u32)>,
-    /// Flow speed/accuracy preset.
-    #[arg(long, value_enum, default_value_t = FlowPresetArg::Medium)]
+    /// Flow speed/accuracy preset (fast wins on quality and speed in BENCHMARKS.md).
+    #[arg(long, value_enum, default_value_t = FlowPresetArg::Fast)]
     pub preset: FlowPresetArg,
 }
 

@@ -11,9 +11,10 @@
 //!    the projection of Baker et al. ("A Database and Evaluation Methodology for Optical Flow",
 //!    IJCV 2011) done from both ends.
 //! 3. With the motion D through each pixel of the in-between, A is sampled at x − τ D and B at
-//!    x + (1 − τ) D (backward warps), and the two are blended by temporal distance, (1 − τ) and
-//!    τ, except where the check says one side sees something the other cannot: where A's sample
-//!    is occluded in B, B's sample is dropped, and where B's sample was hidden in A, A's is.
+//!    x + (1 − τ) D (backward warps, bicubic so that fine texture stays sharp), and the two are
+//!    blended by temporal distance, (1 − τ) and τ, except where the check says one side sees
+//!    something the other cannot: where A's sample is occluded in B, B's sample is dropped, and
+//!    where B's sample was hidden in A, A's is.
 //!
 //! Everything is deterministic. [`interpolate_sequence`] streams a [`FrameSource`], building
 //! each frame's pyramid once for both pairs it belongs to.
@@ -31,9 +32,6 @@ use std::path::Path;
 /// Splat weight of a pixel that fails the forward-backward check (relative to 1 for a reliable
 /// one): enough to fill a place nothing reliable reaches, too little to cover a visible surface.
 const UNRELIABLE_WEIGHT: f32 = 0.05;
-
-/// Weight of a sample that falls outside its frame, relative to one inside.
-const OUTSIDE_WEIGHT: f32 = 0.01;
 
 /// The motion between two frames A and B that in-betweens are made from: both flows and the
 /// visibility of each frame's pixels in the other.
@@ -149,22 +147,15 @@ impl PairMotion {
                 let m0 = sample1(&self.visible_a, w, h, x0, y0);
                 let m1 = sample1(&self.visible_b, w, h, x1, y1);
                 // A's sample hidden in B: B shows the occluder there, drop it (and vice versa).
-                let mut w0 = (1.0 - tau) * (1.0 - m0 * (1.0 - m1));
-                let mut w1 = tau * (1.0 - m1 * (1.0 - m0));
-                if !inside(x0, y0, w, h) {
-                    w0 *= OUTSIDE_WEIGHT;
-                }
-                if !inside(x1, y1, w, h) {
-                    w1 *= OUTSIDE_WEIGHT;
-                }
+                let w0 = (1.0 - tau) * (1.0 - m0 * (1.0 - m1));
+                let w1 = tau * (1.0 - m1 * (1.0 - m0));
                 let sum = w0 + w1;
                 let (w0, w1) = if sum > 1e-6 {
                     (w0 / sum, w1 / sum)
                 } else {
                     (1.0 - tau, tau)
                 };
-                let pa = sample4(ra, w, h, x0, y0);
-                let pb = sample4(rb, w, h, x1, y1);
+                let (pa, pb) = (cubic4(ra, w, h, x0, y0), cubic4(rb, w, h, x1, y1));
                 for c in 0..4 {
                     row[x * 4 + c] = (w0 * pa[c] + w1 * pb[c]).round().clamp(0.0, 255.0) as u8;
                 }
@@ -172,10 +163,6 @@ impl PairMotion {
         });
         Ok(RgbaImage::from_raw(w as u32, h as u32, out).expect("image size"))
     }
-}
-
-fn inside(x: f32, y: f32, w: usize, h: usize) -> bool {
-    x > -0.5 && y > -0.5 && x < w as f32 - 0.5 && y < h as f32 - 0.5
 }
 
 /// Bilinear corners and fractions of a position clamped to a `w` x `h` grid.
@@ -199,14 +186,37 @@ fn sample1(data: &[f32], w: usize, h: usize, x: f32, y: f32) -> f32 {
     top + (bot - top) * fy
 }
 
-fn sample4(raw: &[u8], w: usize, h: usize, x: f32, y: f32) -> [f32; 4] {
-    let ([a, b, c, d], fx, fy) = corners(w, h, x, y);
-    let mut out = [0.0; 4];
-    for (ch, o) in out.iter_mut().enumerate() {
-        let p = |i: usize| raw[i * 4 + ch] as f32;
-        let top = p(a) + (p(b) - p(a)) * fx;
-        let bot = p(c) + (p(d) - p(c)) * fx;
-        *o = top + (bot - top) * fy;
+/// Catmull-Rom weights of the four taps around a fraction `t` in 0..1.
+#[inline]
+fn catmull_rom(t: f32) -> [f32; 4] {
+    let (t2, t3) = (t * t, t * t * t);
+    [
+        0.5 * (-t3 + 2.0 * t2 - t),
+        0.5 * (3.0 * t3 - 5.0 * t2 + 2.0),
+        0.5 * (-3.0 * t3 + 4.0 * t2 + t),
+        0.5 * (t3 - t2),
+    ]
+}
+
+/// Bicubic (Catmull-Rom) sample of an RGBA image at a real position, clamped to the borders.
+fn cubic4(raw: &[u8], w: usize, h: usize, x: f32, y: f32) -> [f32; 4] {
+    let x = x.clamp(0.0, (w - 1) as f32);
+    let y = y.clamp(0.0, (h - 1) as f32);
+    let (fx, fy) = (x.floor(), y.floor());
+    let (kx, ky) = (catmull_rom(x - fx), catmull_rom(y - fy));
+    let (ix, iy) = (fx as isize, fy as isize);
+    let col = |d: isize| (ix + d).clamp(0, w as isize - 1) as usize;
+    let cols = [col(-1), col(0), col(1), col(2)];
+    let mut out = [0.0f32; 4];
+    for (j, wy) in ky.iter().enumerate() {
+        let r = (iy + j as isize - 1).clamp(0, h as isize - 1) as usize * w;
+        for (k, wx) in kx.iter().enumerate() {
+            let p = &raw[(r + cols[k]) * 4..(r + cols[k]) * 4 + 4];
+            let wt = wx * wy;
+            for c in 0..4 {
+                out[c] += wt * p[c] as f32;
+            }
+        }
     }
     out
 }
