@@ -15,11 +15,13 @@ the full rate from the kept frames, as a whole process reading PNGs and writing 
 Output frame 2k (1-based) is compared with the dropped source frame 2k (all but the last, which
 minterpolate does not write): PSNR (RGB, 8-bit) and
 SSIM (scikit-image, RGB), averaged over the dropped frames. Time per output frame = wall time of
-the process / frames it wrote. RAYON_NUM_THREADS=THREADS (default 2) for rotograph; ffmpeg runs
+the process / frames it wrote (and CPU time of the process / frames, which the load of a shared
+machine affects less). RAYON_NUM_THREADS=THREADS (default 2) for rotograph; ffmpeg runs
 with -threads THREADS. Prints a Markdown table.
 """
 import argparse
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -36,9 +38,13 @@ def frames_of(d):
 
 
 def timed(cmd, env=None):
+    """(wall seconds, CPU seconds of the child)."""
+    r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     subprocess.run(cmd, check=True, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    return time.perf_counter() - t0
+    wall = time.perf_counter() - t0
+    r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return wall, (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)
 
 
 def score(full, out, n_full):
@@ -110,19 +116,21 @@ def main():
             for i, (label, fn) in enumerate(methods):
                 out = os.path.join(work, name, f"out{i}")
                 os.makedirs(out)
-                wall = fn(out)
-                written = len(frames_of(out))
+                wall, cpu = fn(out)
+                written = max(len(frames_of(out)), 1)
                 p, s, n = score(full, out, n_full)
-                rows.append((f"{name} {w}x{h}", label, p, s, n, 1000 * wall / max(written, 1), written))
-                print(f"{name}: {label}: {p:.2f} dB, SSIM {s:.4f}, {1000 * wall / max(written, 1):.1f} ms/frame",
-                      file=sys.stderr)
+                rows.append((f"{name} {w}x{h}", label, p, s, n, 1000 * wall / written,
+                             1000 * cpu / written, written))
+                print(f"{name}: {label}: {p:.2f} dB, SSIM {s:.4f}, {1000 * wall / written:.1f} ms/frame, "
+                      f"{1000 * cpu / written:.1f} CPU-ms/frame", file=sys.stderr)
                 shutil.rmtree(out)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    print("| clip | method | PSNR dB | SSIM | dropped frames | ms per output frame | frames written |")
-    print("|---|---|---|---|---|---|---|")
-    for clip, label, p, s, n, ms, written in rows:
-        print(f"| {clip} | {label} | {p:.2f} | {s:.4f} | {n} | {ms:.0f} | {written} |")
+    print("| clip | method | PSNR dB | SSIM | dropped frames scored | ms per output frame (wall) "
+          "| CPU-ms per output frame | frames written |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|")
+    for clip, label, p, s, n, ms, cpu, written in rows:
+        print(f"| {clip} | {label} | {p:.2f} | {s:.4f} | {n} | {ms:.0f} | {cpu:.0f} | {written} |")
 
 
 if __name__ == "__main__":
