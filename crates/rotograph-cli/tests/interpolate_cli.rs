@@ -140,12 +140,21 @@ fn bad_inputs_say_what_to_do() {
     );
     check(&["interpolate", a, c, "-o", o, "--count", "1"], &["c.png"]);
     check(&["interpolate", a, a, "-o", o], &["--count"]);
-    check(&["interpolate", a, "-o", o, "--factor", "2"], &["a.png", "one image"]);
+    check(
+        &["interpolate", a, "-o", o, "--factor", "2"],
+        &["a.png", "one image"],
+    );
     let clip = common::sample_clip();
     let clip = s(&clip);
     check(&["interpolate", clip, "-o", o], &["--factor", "--fps"]);
-    check(&["interpolate", clip, "-o", o, "--factor", "1"], &["factor"]);
-    check(&["interpolate", clip, "-o", o, "--count", "3"], &["two keyframe images"]);
+    check(
+        &["interpolate", clip, "-o", o, "--factor", "1"],
+        &["factor"],
+    );
+    check(
+        &["interpolate", clip, "-o", o, "--count", "3"],
+        &["two keyframe images"],
+    );
     check(&["interpolate", a, a, "-o", o, "--count", "0"], &["count"]);
     assert!(!out.exists() || pngs(&out).is_empty());
 }

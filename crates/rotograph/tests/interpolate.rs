@@ -32,7 +32,7 @@ fn cross_fade(a: &RgbaImage, b: &RgbaImage) -> RgbaImage {
     RgbaImage::from_fn(a.width(), a.height(), |x, y| {
         let (p, q) = (a.get_pixel(x, y), b.get_pixel(x, y));
         Rgba(std::array::from_fn(|c| {
-            ((p[c] as u16 + q[c] as u16 + 1) / 2) as u8
+            (p[c] as u16 + q[c] as u16).div_ceil(2) as u8
         }))
     })
 }
