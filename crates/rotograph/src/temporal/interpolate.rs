@@ -661,7 +661,7 @@ mod tests {
     }
 
     #[test]
-    fn revealed_background_comes_from_the_frame_that_shows_it() {
+    fn moving_square_over_texture_keeps_its_place_and_the_revealed_background() {
         // A flat square moves right by 8 px over a static texture: left of the square at the
         // midpoint lies background hidden in A but shown in B.
         let bg = textured(80, 60, 0.0, 0.0);
@@ -676,9 +676,27 @@ mod tests {
         };
         let (a, b, truth) = (with_square(24), with_square(32), with_square(28));
         let mid = inbetweens(&a, &b, 1, &FlowParams::preset(crate::flow::Preset::Fine)).unwrap();
-        // Revealed strip x in 26..28 is background in the truth; the square must not smear.
-        let err = mean_abs(&mid[0], &truth, 4);
-        assert!(err < 6.0, "mean abs error {err}");
+        let fade = RgbaImage::from_fn(80, 60, |x, y| {
+            let (p, q) = (a.get_pixel(x, y), b.get_pixel(x, y));
+            image::Rgba(std::array::from_fn(|c| {
+                ((p[c] as u16 + q[c] as u16) / 2) as u8
+            }))
+        });
+        // The strip left of the square (x 20..32): revealed background and the square's edge.
+        let strip = |img: &RgbaImage| image::imageops::crop_imm(img, 20, 18, 12, 24).to_image();
+        let (ours, theirs) = (
+            mean_abs(&strip(&mid[0]), &strip(&truth), 0),
+            mean_abs(&strip(&fade), &strip(&truth), 0),
+        );
+        assert!(
+            ours < theirs / 3.0,
+            "strip: ours {ours}, cross-fade {theirs}"
+        );
+        let (ours, theirs) = (mean_abs(&mid[0], &truth, 4), mean_abs(&fade, &truth, 4));
+        assert!(
+            ours < 4.0 && ours < theirs / 2.0,
+            "ours {ours}, cross-fade {theirs}"
+        );
     }
 
     #[test]
