@@ -48,6 +48,9 @@ pub enum Cmd {
     /// Keyframe propagation: synthesize a frame in the style of a stylized key, guided by
     /// image pairs (EbSynth-class patch synthesis).
     Propagate(PropagateCmd),
+    /// Frame interpolation from optical flow: more frames for a folder or video (--factor or
+    /// --fps), or in-betweens of two keyframe images (--count).
+    Interpolate(InterpolateCmd),
 }
 
 /// `rotograph extract`.
@@ -1060,4 +1063,36 @@ impl PropagateCmd {
             seed: self.seed,
         }
     }
+}
+
+/// `rotograph interpolate`.
+#[derive(Debug, Args)]
+pub struct InterpolateCmd {
+    /// A frame folder or video (with --factor or --fps), or two keyframe images (with --count).
+    #[arg(required = true, num_args = 1..=2, value_name = "DIR | VIDEO | A B")]
+    pub inputs: Vec<PathBuf>,
+    /// Output folder; frames are written as 00001.png, 00002.png, ...
+    #[arg(short, long)]
+    pub output: PathBuf,
+    /// Multiply the frame rate by N: N-1 in-betweens after every frame but the last.
+    #[arg(long, value_name = "N", conflicts_with = "fps")]
+    pub factor: Option<usize>,
+    /// Resample to this frame rate (frames per second).
+    #[arg(long, value_name = "FPS")]
+    pub fps: Option<f64>,
+    /// Two-image mode: the number of in-betweens to make between A and B.
+    #[arg(long, value_name = "N", conflicts_with_all = ["factor", "fps"])]
+    pub count: Option<usize>,
+    /// Frame rate of an image folder (videos carry theirs); needed with --fps for folders.
+    #[arg(long, value_name = "FPS")]
+    pub input_fps: Option<f64>,
+    /// Read at most this many source frames.
+    #[arg(long, value_name = "N")]
+    pub max_frames: Option<usize>,
+    /// Bring the frames to this size first.
+    #[arg(long, value_name = "WxH", value_parser = parse_size)]
+    pub size: Option<(u32, u32)>,
+    /// Flow speed/accuracy preset (fast wins on quality and speed in BENCHMARKS.md).
+    #[arg(long, value_enum, default_value_t = FlowPresetArg::Fast)]
+    pub preset: FlowPresetArg,
 }

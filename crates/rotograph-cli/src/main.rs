@@ -165,6 +165,7 @@ fn run(cmd: Cmd, rep: &Reporter) -> anyhow::Result<()> {
         Cmd::Check(a) => check(&a, rep)?,
         Cmd::Keys(a) => keys(&a, rep)?,
         Cmd::Propagate(a) => propagate(&a, rep)?,
+        Cmd::Interpolate(a) => interpolate(&a, rep)?,
     }
     Ok(())
 }
@@ -378,6 +379,116 @@ fn keys(a: &args::KeysCmd, rep: &Reporter) -> anyhow::Result<()> {
         "{} keys in {} frames",
         r.keys.len(),
         r.frame_count
+    ));
+    rep.json(serde_json::json!({"event": "done", "report": r}));
+    Ok(())
+}
+
+fn interpolate(a: &args::InterpolateCmd, rep: &Reporter) -> anyhow::Result<()> {
+    use rotograph::temporal::interpolate as interp;
+    let params = rotograph::flow::FlowParams::preset(a.preset.preset());
+    if let [first, second] = a.inputs.as_slice() {
+        let Some(count) = a.count else {
+            return Err(rotograph::Error::setting(
+                "count",
+                "two images give in-betweens: say how many, e.g. --count 3 \
+                 (--factor and --fps are for a folder or video)",
+            )
+            .into());
+        };
+        let img0 = rotograph::frames::read_frame(first)?;
+        let img1 = rotograph::frames::read_frame(second)?;
+        let (s0, s1) = (img0.size(), img1.size());
+        if s0 != s1 {
+            return Err(rotograph::Error::bad_input(
+                second,
+                format!(
+                    "is {}x{} but {} is {}x{}; in-betweens need two images of one size",
+                    s1.0,
+                    s1.1,
+                    first.display(),
+                    s0.0,
+                    s0.1
+                ),
+            )
+            .into());
+        }
+        let frames = interp::inbetweens(&img0.image, &img1.image, count, &params)?;
+        std::fs::create_dir_all(&a.output).map_err(|e| rotograph::Error::io(&a.output, e))?;
+        let has_alpha = img0.has_alpha || img1.has_alpha;
+        for (i, image) in frames.into_iter().enumerate() {
+            let name =
+                rotograph::frames::format_pattern(rotograph::frames::DEFAULT_PATTERN, i + 1)?;
+            rotograph::frames::write_png(
+                &a.output.join(name),
+                &rotograph::Frame { image, has_alpha },
+            )?;
+        }
+        rep.say(&format!(
+            "wrote {count} in-betweens into {}",
+            a.output.display()
+        ));
+        rep.json(serde_json::json!({"event": "done", "report": {"frames_out": count}}));
+        return Ok(());
+    }
+    let input = &a.inputs[0];
+    let timing = match (a.factor, a.fps, a.count) {
+        (_, _, Some(_)) => {
+            return Err(rotograph::Error::setting(
+                "count",
+                "--count is for two keyframe images (rotograph interpolate A.png B.png -o OUT \
+                 --count N); for a folder or video use --factor or --fps",
+            )
+            .into())
+        }
+        (Some(n), _, _) => interp::Timing::Factor(n),
+        (None, Some(f), _) => interp::Timing::Fps(f),
+        (None, None, None) => {
+            return Err(rotograph::Error::setting(
+                "factor",
+                "say how many frames to make: --factor N (N times the frame rate) or --fps F",
+            )
+            .into())
+        }
+    };
+    let ext = input
+        .extension()
+        .map(|e| e.to_string_lossy().to_ascii_lowercase());
+    if matches!(ext.as_deref(), Some("png" | "jpg" | "jpeg" | "webp")) && input.is_file() {
+        return Err(rotograph::Error::bad_input(
+            input,
+            "is one image; give two (rotograph interpolate A B -o OUT --count N), or a folder \
+             or video",
+        )
+        .into());
+    }
+    let folder = rotograph::frames::FolderOptions {
+        max_frames: a.max_frames,
+        size: a.size,
+        ..Default::default()
+    };
+    let extract = rotograph::video::ExtractOptions {
+        fps: None,
+        max_frames: a.max_frames,
+        size: a.size,
+        ..Default::default()
+    };
+    let opts = interp::InterpolateOptions {
+        params,
+        timing,
+        source_fps: a.input_fps,
+    };
+    opts.validate()?;
+    let mut source = rotograph::frames::open_source(input, &folder, &extract)?;
+    let r = interp::interpolate_sequence(source.as_mut(), &a.output, &opts, rep)
+        .with_context(|| format!("interpolating {}", input.display()))?;
+    rep.say(&format!(
+        "wrote {} frames ({} in-betweens) from {} into {}{}",
+        r.frames_out,
+        r.interpolated,
+        r.frames_in,
+        a.output.display(),
+        r.fps.map(|f| format!(" at {f:.3} fps")).unwrap_or_default()
     ));
     rep.json(serde_json::json!({"event": "done", "report": r}));
     Ok(())

@@ -4,6 +4,7 @@
 
 pub mod check;
 pub mod consistency;
+pub mod interpolate;
 pub mod keys;
 pub mod propagate;
 pub mod warp_init;
