@@ -99,6 +99,14 @@ impl FlowField {
         &self.v
     }
 
+    pub(crate) fn u_mut(&mut self) -> &mut [f32] {
+        &mut self.u
+    }
+
+    pub(crate) fn v_mut(&mut self) -> &mut [f32] {
+        &mut self.v
+    }
+
     /// Bilinear sample of the flow at a real position (clamped to the field).
     pub fn sample(&self, x: f32, y: f32) -> (f32, f32) {
         (
