@@ -70,6 +70,63 @@ impl Template {
         Template { t, gx, gy, hinv }
     }
 
+    /// Σ g·e over the patch for the template gradients g (mean-free) and residual `e`: the
+    /// right-hand side of a Gauss-Newton step.
+    fn project(&self, e: &[f32]) -> (f32, f32) {
+        let (mut bx, mut by) = (0.0f32, 0.0f32);
+        for ((gx, gy), e) in self.gx.iter().zip(&self.gy).zip(e) {
+            bx += gx * e;
+            by += gy * e;
+        }
+        (bx, by)
+    }
+
+    /// The right-hand side of a Gauss-Newton step at displacement (u, v). The template
+    /// gradients are mean-free, so the residual's mean drops out and, when the patch lies
+    /// inside the image, one fused pass samples and accumulates without storing the residual;
+    /// near the border it goes through [`Template::residual`] (using `d` as scratch).
+    fn gradient_step(
+        &self,
+        b: &Level,
+        at: (usize, usize),
+        ps: usize,
+        uv: (f32, f32),
+        d: &mut [f32],
+    ) -> (f32, f32) {
+        let ((px, py), (u, v)) = (at, uv);
+        let (w, h) = (b.img.width(), b.img.height());
+        let x0 = px as f32 + u;
+        let y0 = py as f32 + v;
+        if !(x0 >= 0.0
+            && y0 >= 0.0
+            && x0 + ((ps + 1) as f32) < w as f32
+            && y0 + ((ps + 1) as f32) < h as f32)
+        {
+            self.residual(b, at, ps, uv, d);
+            return self.project(d);
+        }
+        let data = b.img.data();
+        let (ix, iy) = (x0 as usize, y0 as usize);
+        let (fx, fy) = (x0 - ix as f32, y0 - iy as f32);
+        let (w00, w01) = ((1.0 - fx) * (1.0 - fy), fx * (1.0 - fy));
+        let (w10, w11) = ((1.0 - fx) * fy, fx * fy);
+        let (mut bx, mut by) = (0.0f32, 0.0f32);
+        for j in 0..ps {
+            let r0 = &data[(iy + j) * w + ix..(iy + j) * w + ix + ps + 1];
+            let r1 = &data[(iy + j + 1) * w + ix..(iy + j + 1) * w + ix + ps + 1];
+            let t = &self.t[j * ps..(j + 1) * ps];
+            let gx = &self.gx[j * ps..(j + 1) * ps];
+            let gy = &self.gy[j * ps..(j + 1) * ps];
+            for i in 0..ps {
+                let s = w00 * r0[i] + w01 * r0[i + 1] + w10 * r1[i] + w11 * r1[i + 1];
+                let e = s - t[i];
+                bx += gx[i] * e;
+                by += gy[i] * e;
+            }
+        }
+        (bx, by)
+    }
+
     /// Samples the second image under the patch displaced by (u, v) into `d` as differences to
     /// the template, mean removed; returns the sum of squares.
     fn residual(
@@ -148,10 +205,12 @@ pub(super) fn patch_flow(a: &Level, b: &Level, init: &FlowField, params: &FlowPa
                 let mut cand = init.sample(px as f32 + half, py as f32 + half);
                 let mut best = tpl.residual(b, (px, py), ps, (cand.0, cand.1), &mut d);
                 if let Some(&left) = out.last() {
-                    let c = tpl.residual(b, (px, py), ps, (left.0, left.1), &mut d);
-                    if c < best {
-                        best = c;
-                        cand = left;
+                    if left != cand {
+                        let c = tpl.residual(b, (px, py), ps, (left.0, left.1), &mut d);
+                        if c < best {
+                            best = c;
+                            cand = left;
+                        }
                     }
                 }
                 let Some(hi) = tpl.hinv else {
@@ -159,15 +218,8 @@ pub(super) fn patch_flow(a: &Level, b: &Level, init: &FlowField, params: &FlowPa
                     continue;
                 };
                 let (mut u, mut v) = cand;
-                for it in 0..params.patch_iterations {
-                    if it > 0 {
-                        tpl.residual(b, (px, py), ps, (u, v), &mut d);
-                    }
-                    let (mut bx, mut by) = (0.0f32, 0.0f32);
-                    for ((gx, gy), e) in tpl.gx.iter().zip(&tpl.gy).zip(&d) {
-                        bx += gx * e;
-                        by += gy * e;
-                    }
+                for _ in 0..params.patch_iterations {
+                    let (bx, by) = tpl.gradient_step(b, (px, py), ps, (u, v), &mut d);
                     let du = hi[0] * bx + hi[1] * by;
                     let dv = hi[1] * bx + hi[2] * by;
                     u -= du;
