@@ -260,6 +260,11 @@ fn densify(
     let mut u = vec![0.0f32; w * h];
     let mut v = vec![0.0f32; w * h];
     let bd = b.img.data();
+    // Each patch's displacement split into whole pixels and bilinear fractions, once.
+    let split: Vec<Vec<Shift>> = patches
+        .iter()
+        .map(|row| row.iter().map(|&(pu, pv)| Shift::new(pu, pv)).collect())
+        .collect();
     u.par_chunks_mut(w)
         .zip(v.par_chunks_mut(w))
         .enumerate()
@@ -269,10 +274,13 @@ fn densify(
             for x in 0..w {
                 let (i0, i1) = cx[x];
                 let (mut su, mut sv, mut sw) = (0.0f32, 0.0f32, 0.0f32);
-                for row in &patches[j0..=j1] {
-                    for &(pu, pv) in &row[i0..=i1] {
-                        let e = (bilinear(bd, w, h, x as f32 + pu, y as f32 + pv) - a_row[x]).abs();
-                        let wt = 1.0 / e.max(1.0);
+                for (row, srow) in patches[j0..=j1].iter().zip(&split[j0..=j1]) {
+                    for (&(pu, pv), sh) in row[i0..=i1].iter().zip(&srow[i0..=i1]) {
+                        let s = match sh.sample(bd, w, h, x, y) {
+                            Some(s) => s,
+                            None => bilinear(bd, w, h, x as f32 + pu, y as f32 + pv),
+                        };
+                        let wt = 1.0 / (s - a_row[x]).abs().max(1.0);
                         su += wt * pu;
                         sv += wt * pv;
                         sw += wt;
@@ -283,6 +291,46 @@ fn densify(
             }
         });
     FlowField::from_planes(w, h, u, v).expect("sizes")
+}
+
+/// A displacement as whole pixels plus bilinear fractions, to sample many integer positions
+/// displaced by it without converting each.
+struct Shift {
+    ox: isize,
+    oy: isize,
+    fx: f32,
+    fy: f32,
+}
+
+impl Shift {
+    fn new(u: f32, v: f32) -> Self {
+        let (fu, fv) = (u.floor(), v.floor());
+        // Far-off (or non-finite) shifts take the clamped path of `sample`.
+        let ok = fu.abs() < 1e6 && fv.abs() < 1e6;
+        Shift {
+            ox: if ok { fu as isize } else { isize::MIN / 2 },
+            oy: if ok { fv as isize } else { isize::MIN / 2 },
+            fx: u - fu,
+            fy: v - fv,
+        }
+    }
+
+    /// `data` bilinearly sampled at (x, y) + the shift, or `None` when the 2x2 neighbourhood
+    /// is not inside the plane (the caller then clamps).
+    #[inline]
+    fn sample(&self, data: &[f32], w: usize, h: usize, x: usize, y: usize) -> Option<f32> {
+        let sx = x as isize + self.ox;
+        let sy = y as isize + self.oy;
+        if sx < 0 || sy < 0 || sx + 1 >= w as isize || sy + 1 >= h as isize {
+            return None;
+        }
+        let i = sy as usize * w + sx as usize;
+        let (a, b) = (data[i], data[i + 1]);
+        let (c, d) = (data[i + w], data[i + w + 1]);
+        let top = a + (b - a) * self.fx;
+        let bot = c + (d - c) * self.fx;
+        Some(top + (bot - top) * self.fy)
+    }
 }
 
 #[cfg(test)]
