@@ -165,12 +165,24 @@ impl Template {
                 }
             }
         } else {
+            // Near the border: clamped taps, computed once per column and once per row.
+            let tap = |p: f32, n: usize| {
+                let p = p.clamp(0.0, (n - 1) as f32);
+                let p0 = p as usize;
+                (p0, (p0 + 1).min(n - 1), p - p0 as f32)
+            };
+            let mut cols = [(0usize, 0usize, 0.0f32); 32];
+            for (i, c) in cols.iter_mut().enumerate().take(ps) {
+                *c = tap((px + i) as f32 + u, w);
+            }
             for j in 0..ps {
-                let y = (py + j) as f32 + v;
-                for i in 0..ps {
-                    let x = (px + i) as f32 + u;
+                let (y0, y1, fy) = tap((py + j) as f32 + v, h);
+                let (r0, r1) = (&data[y0 * w..(y0 + 1) * w], &data[y1 * w..(y1 + 1) * w]);
+                for (i, &(x0, x1, fx)) in cols[..ps].iter().enumerate() {
+                    let top = r0[x0] + (r0[x1] - r0[x0]) * fx;
+                    let bot = r1[x0] + (r1[x1] - r1[x0]) * fx;
                     let k = j * ps + i;
-                    d[k] = bilinear(data, w, h, x, y) - self.t[k];
+                    d[k] = top + (bot - top) * fy - self.t[k];
                     sum += d[k];
                 }
             }
