@@ -150,7 +150,7 @@ impl FlowField {
 pub enum Preset {
     /// Stops at half resolution with a sparser patch grid.
     Fast,
-    /// The default balance.
+    /// The default balance: half-resolution search and refinement, upsampled.
     #[default]
     Medium,
     /// Full resolution, dense patch grid, more refinement.
@@ -229,11 +229,13 @@ impl FlowParams {
                 patch_iterations: 12,
                 ..base
             },
+            // Like DIS MEDIUM: the search and refinement stop at half resolution and the flow
+            // is upsampled from there (a full-resolution refinement pass cost 2x the time for
+            // ~20 % lower EPE; see BENCHMARKS.md).
             Preset::Medium => FlowParams {
                 patch_stride: 3,
                 patch_iterations: 20,
                 sor_iterations: 8,
-                upsampled_refine_iterations: 1,
                 ..base
             },
             Preset::Fine => FlowParams {

@@ -103,9 +103,19 @@ impl Data {
                         let i = y * w + x;
                         let sx = x as f32 + fu[i];
                         let sy = y as f32 + fv[i];
-                        let s = bilinear(bd, w, h, sx, sy);
                         let inside =
                             sx >= 0.0 && sy >= 0.0 && sx <= (w - 1) as f32 && sy <= (h - 1) as f32;
+                        let s = if inside && sx < (w - 1) as f32 && sy < (h - 1) as f32 {
+                            // Inside with a full 2x2 neighbourhood: no clamping needed.
+                            let (x0, y0) = (sx as usize, sy as usize);
+                            let (fx, fy) = (sx - x0 as f32, sy - y0 as f32);
+                            let k = y0 * w + x0;
+                            let top = bd[k] + (bd[k + 1] - bd[k]) * fx;
+                            let bot = bd[k + w] + (bd[k + w + 1] - bd[k + w]) * fx;
+                            top + (bot - top) * fy
+                        } else {
+                            bilinear(bd, w, h, sx, sy)
+                        };
                         // Pixels sampled from outside the second image carry no data (NaN
                         // marks them for the last pass).
                         rt[x] = if inside { s - arow[x] } else { f32::NAN };
