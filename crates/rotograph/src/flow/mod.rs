@@ -491,7 +491,10 @@ pub(crate) fn upsample_flow(f: &FlowField, w: usize, h: usize) -> FlowField {
         .for_each(|(y, (ru, rv))| {
             let (y0, y1, fy) = ty[y];
             for (plane, out, scale) in [(&f.u, ru, sx), (&f.v, rv, sy)] {
-                let (r0, r1) = (&plane[y0 * fw..(y0 + 1) * fw], &plane[y1 * fw..(y1 + 1) * fw]);
+                let (r0, r1) = (
+                    &plane[y0 * fw..(y0 + 1) * fw],
+                    &plane[y1 * fw..(y1 + 1) * fw],
+                );
                 for (o, &(x0, x1, fx)) in out.iter_mut().zip(&tx) {
                     let top = r0[x0] + (r0[x1] - r0[x0]) * fx;
                     let bot = r1[x0] + (r1[x1] - r1[x0]) * fx;
