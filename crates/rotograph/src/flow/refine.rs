@@ -301,17 +301,7 @@ pub(super) fn refine(
         );
         for _ in 0..params.sor_iterations {
             for colour in 0..2 {
-                let (mine_u, other_u) = split_colour(&mut du, colour);
-                let (mine_v, other_v) = split_colour(&mut dv, colour);
-                sweep(
-                    &pk,
-                    colour,
-                    sys[colour].data(),
-                    mine_u.data_mut(),
-                    mine_v.data_mut(),
-                    other_u.data(),
-                    other_v.data(),
-                );
+                half_sweep(&pk, colour, &sys, &mut du, &mut dv);
             }
         }
     }
@@ -325,6 +315,27 @@ pub(super) fn refine(
         .par_chunks_mut(step)
         .zip(full_v.data().par_chunks(step))
         .for_each(|(a, d)| a.iter_mut().zip(d).for_each(|(a, d)| *a += d));
+}
+
+/// One red-black half sweep of `colour` over the packed unknowns of both colours.
+fn half_sweep(
+    pk: &Packed,
+    colour: usize,
+    sys: &[Plane; 2],
+    du: &mut [Plane; 2],
+    dv: &mut [Plane; 2],
+) {
+    let (mine_u, other_u) = split_colour(du, colour);
+    let (mine_v, other_v) = split_colour(dv, colour);
+    sweep(
+        pk,
+        colour,
+        sys[colour].data(),
+        mine_u.data_mut(),
+        mine_v.data_mut(),
+        other_u.data(),
+        other_v.data(),
+    );
 }
 
 /// The colour being updated (mutable) and the other one.
@@ -556,17 +567,7 @@ mod tests {
             }
             for _ in 0..3 {
                 for colour in 0..2 {
-                    let (mu, ou) = split_colour(&mut du, colour);
-                    let (mv, ov) = split_colour(&mut dv, colour);
-                    sweep(
-                        &pk,
-                        colour,
-                        sys[colour].data(),
-                        mu.data_mut(),
-                        mv.data_mut(),
-                        ou.data(),
-                        ov.data(),
-                    );
+                    half_sweep(&pk, colour, &sys, &mut du, &mut dv);
                     // The plain version, pixel by pixel.
                     for y in 0..h {
                         for x in (0..w).filter(|x| (x + y) % 2 == colour) {
