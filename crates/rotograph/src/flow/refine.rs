@@ -280,19 +280,23 @@ pub(super) fn refine(
                 .par_chunks_mut(step_full)
                 .enumerate()
                 .for_each(|(band, s)| {
-                    let base = band * step_full;
-                    for (k, s) in s.iter_mut().enumerate() {
-                        let i = base + k;
-                        let (x, y) = (i % w, i / w);
-                        let r = if x + 1 < w { i + 1 } else { i };
-                        let d = if y + 1 < h { i + w } else { i };
-                        let uu = u0[i] + du[i];
-                        let vv = v0[i] + dv[i];
-                        let ux = u0[r] + du[r] - uu;
-                        let uy = u0[d] + du[d] - uu;
-                        let vx = v0[r] + dv[r] - vv;
-                        let vy = v0[d] + dv[d] - vv;
-                        *s = params.alpha * psi_prime(ux * ux + uy * uy + vx * vx + vy * vy);
+                    for (j, srow) in s.chunks_mut(w).enumerate() {
+                        let y = band * band_rows(w) + j;
+                        // Forward differences; zero past the last row and column.
+                        let yd = (y + 1).min(h - 1);
+                        let row = |p, y| row_of(p, w, y);
+                        let (u, ud, eu, eud) = (row(u0, y), row(u0, yd), row(du, y), row(du, yd));
+                        let (v, vd, ev, evd) = (row(v0, y), row(v0, yd), row(dv, y), row(dv, yd));
+                        for (x, s) in srow.iter_mut().enumerate() {
+                            let xr = (x + 1).min(w - 1);
+                            let uu = u[x] + eu[x];
+                            let vv = v[x] + ev[x];
+                            let ux = u[xr] + eu[xr] - uu;
+                            let uy = ud[x] + eud[x] - uu;
+                            let vx = v[xr] + ev[xr] - vv;
+                            let vy = vd[x] + evd[x] - vv;
+                            *s = params.alpha * psi_prime(ux * ux + uy * uy + vx * vx + vy * vy);
+                        }
                     }
                 });
         }
@@ -336,6 +340,11 @@ fn half_sweep(
         other_u.data(),
         other_v.data(),
     );
+}
+
+/// Row y of a row-major plane of width w.
+fn row_of(p: &[f32], w: usize, y: usize) -> &[f32] {
+    &p[y * w..(y + 1) * w]
 }
 
 /// The colour being updated (mutable) and the other one.
