@@ -248,3 +248,30 @@ fn sequence_writes_one_flo_per_pair_and_reuses_pyramids() {
         .unwrap_or_default();
     assert!(e.contains("f3.png"), "{e}");
 }
+
+/// The flow does not depend on the thread count, and `forward_backward` (both directions in
+/// parallel) gives exactly the two single-direction flows.
+#[test]
+fn flow_is_deterministic_across_threads_and_directions() {
+    let img = pattern(160, 120);
+    let truth = smooth_field(160, 120);
+    let (moved, _) = warped_pair(&img, &truth);
+    for preset in [Preset::Fast, Preset::Medium, Preset::Fine] {
+        let params = FlowParams::preset(preset);
+        let (pa, pb) = Pyramid::pair(&img, &moved, &params);
+        let run = |threads: usize| {
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap()
+                .install(|| forward_backward(&pa, &pb, &params).unwrap())
+        };
+        let one = run(1);
+        let two = run(2);
+        assert_eq!(one.forward, two.forward, "{preset:?}");
+        assert_eq!(one.backward, two.backward, "{preset:?}");
+        assert_eq!(one.forward, compute_flow(&pa, &pb, &params).unwrap());
+        assert_eq!(one.backward, compute_flow(&pb, &pa, &params).unwrap());
+        assert_ne!(one.forward, one.backward);
+    }
+}

@@ -70,6 +70,63 @@ impl Template {
         Template { t, gx, gy, hinv }
     }
 
+    /// Σ g·e over the patch for the template gradients g (mean-free) and residual `e`: the
+    /// right-hand side of a Gauss-Newton step.
+    fn project(&self, e: &[f32]) -> (f32, f32) {
+        let (mut bx, mut by) = (0.0f32, 0.0f32);
+        for ((gx, gy), e) in self.gx.iter().zip(&self.gy).zip(e) {
+            bx += gx * e;
+            by += gy * e;
+        }
+        (bx, by)
+    }
+
+    /// The right-hand side of a Gauss-Newton step at displacement (u, v). The template
+    /// gradients are mean-free, so the residual's mean drops out and, when the patch lies
+    /// inside the image, one fused pass samples and accumulates without storing the residual;
+    /// near the border it goes through [`Template::residual`] (using `d` as scratch).
+    fn gradient_step(
+        &self,
+        b: &Level,
+        at: (usize, usize),
+        ps: usize,
+        uv: (f32, f32),
+        d: &mut [f32],
+    ) -> (f32, f32) {
+        let ((px, py), (u, v)) = (at, uv);
+        let (w, h) = (b.img.width(), b.img.height());
+        let x0 = px as f32 + u;
+        let y0 = py as f32 + v;
+        if !(x0 >= 0.0
+            && y0 >= 0.0
+            && x0 + ((ps + 1) as f32) < w as f32
+            && y0 + ((ps + 1) as f32) < h as f32)
+        {
+            self.residual(b, at, ps, uv, d);
+            return self.project(d);
+        }
+        let data = b.img.data();
+        let (ix, iy) = (x0 as usize, y0 as usize);
+        let (fx, fy) = (x0 - ix as f32, y0 - iy as f32);
+        let (w00, w01) = ((1.0 - fx) * (1.0 - fy), fx * (1.0 - fy));
+        let (w10, w11) = ((1.0 - fx) * fy, fx * fy);
+        let (mut bx, mut by) = (0.0f32, 0.0f32);
+        for j in 0..ps {
+            let r0 = &data[(iy + j) * w + ix..(iy + j) * w + ix + ps + 1];
+            let r1 = &data[(iy + j + 1) * w + ix..(iy + j + 1) * w + ix + ps + 1];
+            let t = &self.t[j * ps..(j + 1) * ps];
+            let gx = &self.gx[j * ps..(j + 1) * ps];
+            let gy = &self.gy[j * ps..(j + 1) * ps];
+            for i in 0..ps {
+                let s = w00 * r0[i] + w01 * r0[i + 1] + w10 * r1[i] + w11 * r1[i + 1];
+                let e = s - t[i];
+                bx += gx[i] * e;
+                by += gy[i] * e;
+            }
+        }
+        (bx, by)
+    }
+
     /// Samples the second image under the patch displaced by (u, v) into `d` as differences to
     /// the template, mean removed; returns the sum of squares.
     fn residual(
@@ -108,12 +165,24 @@ impl Template {
                 }
             }
         } else {
+            // Near the border: clamped taps, computed once per column and once per row.
+            let tap = |p: f32, n: usize| {
+                let p = p.clamp(0.0, (n - 1) as f32);
+                let p0 = p as usize;
+                (p0, (p0 + 1).min(n - 1), p - p0 as f32)
+            };
+            let mut cols = [(0usize, 0usize, 0.0f32); 32];
+            for (i, c) in cols.iter_mut().enumerate().take(ps) {
+                *c = tap((px + i) as f32 + u, w);
+            }
             for j in 0..ps {
-                let y = (py + j) as f32 + v;
-                for i in 0..ps {
-                    let x = (px + i) as f32 + u;
+                let (y0, y1, fy) = tap((py + j) as f32 + v, h);
+                let (r0, r1) = (&data[y0 * w..(y0 + 1) * w], &data[y1 * w..(y1 + 1) * w]);
+                for (i, &(x0, x1, fx)) in cols[..ps].iter().enumerate() {
+                    let top = r0[x0] + (r0[x1] - r0[x0]) * fx;
+                    let bot = r1[x0] + (r1[x1] - r1[x0]) * fx;
                     let k = j * ps + i;
-                    d[k] = bilinear(data, w, h, x, y) - self.t[k];
+                    d[k] = top + (bot - top) * fy - self.t[k];
                     sum += d[k];
                 }
             }
@@ -148,10 +217,12 @@ pub(super) fn patch_flow(a: &Level, b: &Level, init: &FlowField, params: &FlowPa
                 let mut cand = init.sample(px as f32 + half, py as f32 + half);
                 let mut best = tpl.residual(b, (px, py), ps, (cand.0, cand.1), &mut d);
                 if let Some(&left) = out.last() {
-                    let c = tpl.residual(b, (px, py), ps, (left.0, left.1), &mut d);
-                    if c < best {
-                        best = c;
-                        cand = left;
+                    if left != cand {
+                        let c = tpl.residual(b, (px, py), ps, (left.0, left.1), &mut d);
+                        if c < best {
+                            best = c;
+                            cand = left;
+                        }
                     }
                 }
                 let Some(hi) = tpl.hinv else {
@@ -159,15 +230,8 @@ pub(super) fn patch_flow(a: &Level, b: &Level, init: &FlowField, params: &FlowPa
                     continue;
                 };
                 let (mut u, mut v) = cand;
-                for it in 0..params.patch_iterations {
-                    if it > 0 {
-                        tpl.residual(b, (px, py), ps, (u, v), &mut d);
-                    }
-                    let (mut bx, mut by) = (0.0f32, 0.0f32);
-                    for ((gx, gy), e) in tpl.gx.iter().zip(&tpl.gy).zip(&d) {
-                        bx += gx * e;
-                        by += gy * e;
-                    }
+                for _ in 0..params.patch_iterations {
+                    let (bx, by) = tpl.gradient_step(b, (px, py), ps, (u, v), &mut d);
                     let du = hi[0] * bx + hi[1] * by;
                     let dv = hi[1] * bx + hi[2] * by;
                     u -= du;
@@ -208,6 +272,11 @@ fn densify(
     let mut u = vec![0.0f32; w * h];
     let mut v = vec![0.0f32; w * h];
     let bd = b.img.data();
+    // Each patch's displacement split into whole pixels and bilinear fractions, once.
+    let split: Vec<Vec<Shift>> = patches
+        .iter()
+        .map(|row| row.iter().map(|&(pu, pv)| Shift::new(pu, pv)).collect())
+        .collect();
     u.par_chunks_mut(w)
         .zip(v.par_chunks_mut(w))
         .enumerate()
@@ -217,10 +286,13 @@ fn densify(
             for x in 0..w {
                 let (i0, i1) = cx[x];
                 let (mut su, mut sv, mut sw) = (0.0f32, 0.0f32, 0.0f32);
-                for row in &patches[j0..=j1] {
-                    for &(pu, pv) in &row[i0..=i1] {
-                        let e = (bilinear(bd, w, h, x as f32 + pu, y as f32 + pv) - a_row[x]).abs();
-                        let wt = 1.0 / e.max(1.0);
+                for (row, srow) in patches[j0..=j1].iter().zip(&split[j0..=j1]) {
+                    for (&(pu, pv), sh) in row[i0..=i1].iter().zip(&srow[i0..=i1]) {
+                        let s = match sh.sample(bd, w, h, x, y) {
+                            Some(s) => s,
+                            None => bilinear(bd, w, h, x as f32 + pu, y as f32 + pv),
+                        };
+                        let wt = 1.0 / (s - a_row[x]).abs().max(1.0);
                         su += wt * pu;
                         sv += wt * pv;
                         sw += wt;
@@ -231,6 +303,46 @@ fn densify(
             }
         });
     FlowField::from_planes(w, h, u, v).expect("sizes")
+}
+
+/// A displacement as whole pixels plus bilinear fractions, to sample many integer positions
+/// displaced by it without converting each.
+struct Shift {
+    ox: isize,
+    oy: isize,
+    fx: f32,
+    fy: f32,
+}
+
+impl Shift {
+    fn new(u: f32, v: f32) -> Self {
+        let (fu, fv) = (u.floor(), v.floor());
+        // Far-off (or non-finite) shifts take the clamped path of `sample`.
+        let ok = fu.abs() < 1e6 && fv.abs() < 1e6;
+        Shift {
+            ox: if ok { fu as isize } else { isize::MIN / 2 },
+            oy: if ok { fv as isize } else { isize::MIN / 2 },
+            fx: u - fu,
+            fy: v - fv,
+        }
+    }
+
+    /// `data` bilinearly sampled at (x, y) + the shift, or `None` when the 2x2 neighbourhood
+    /// is not inside the plane (the caller then clamps).
+    #[inline]
+    fn sample(&self, data: &[f32], w: usize, h: usize, x: usize, y: usize) -> Option<f32> {
+        let sx = x as isize + self.ox;
+        let sy = y as isize + self.oy;
+        if sx < 0 || sy < 0 || sx + 1 >= w as isize || sy + 1 >= h as isize {
+            return None;
+        }
+        let i = sy as usize * w + sx as usize;
+        let (a, b) = (data[i], data[i + 1]);
+        let (c, d) = (data[i + w], data[i + w + 1]);
+        let top = a + (b - a) * self.fx;
+        let bot = c + (d - c) * self.fx;
+        Some(top + (bot - top) * self.fy)
+    }
 }
 
 #[cfg(test)]

@@ -99,6 +99,14 @@ impl FlowField {
         &self.v
     }
 
+    pub(crate) fn u_mut(&mut self) -> &mut [f32] {
+        &mut self.u
+    }
+
+    pub(crate) fn v_mut(&mut self) -> &mut [f32] {
+        &mut self.v
+    }
+
     /// Bilinear sample of the flow at a real position (clamped to the field).
     pub fn sample(&self, x: f32, y: f32) -> (f32, f32) {
         (
@@ -142,7 +150,7 @@ impl FlowField {
 pub enum Preset {
     /// Stops at half resolution with a sparser patch grid.
     Fast,
-    /// The default balance.
+    /// The default balance: half-resolution search and refinement, upsampled.
     #[default]
     Medium,
     /// Full resolution, dense patch grid, more refinement.
@@ -221,11 +229,13 @@ impl FlowParams {
                 patch_iterations: 12,
                 ..base
             },
+            // Like DIS MEDIUM: the search and refinement stop at half resolution and the flow
+            // is upsampled from there (a full-resolution refinement pass cost 2x the time for
+            // ~20 % lower EPE; see BENCHMARKS.md).
             Preset::Medium => FlowParams {
                 patch_stride: 3,
                 patch_iterations: 20,
                 sor_iterations: 8,
-                upsampled_refine_iterations: 1,
                 ..base
             },
             Preset::Fine => FlowParams {
@@ -452,21 +462,44 @@ pub(crate) fn bilinear(data: &[f32], w: usize, h: usize, x: f32, y: f32) -> f32 
     top + (bot - top) * fy
 }
 
+/// For each output position along a side of `n` pixels, resampled from a side of `m` with
+/// pixel centres aligned: the two source indices (clamped) and the weight of the second.
+fn resample_taps(n: usize, m: usize) -> Vec<(usize, usize, f32)> {
+    let scale = m as f32 / n as f32;
+    (0..n)
+        .map(|x| {
+            let f = ((x as f32 + 0.5) * scale - 0.5).clamp(0.0, (m - 1) as f32);
+            let x0 = f as usize;
+            (x0, (x0 + 1).min(m - 1), f - x0 as f32)
+        })
+        .collect()
+}
+
 /// Upsamples a flow field to `(w, h)` (bilinear), scaling the vectors by the size ratio.
 pub(crate) fn upsample_flow(f: &FlowField, w: usize, h: usize) -> FlowField {
     let sx = w as f32 / f.width as f32;
     let sy = h as f32 / f.height as f32;
+    // The taps are separable: computed once per column and once per row.
+    let tx = resample_taps(w, f.width);
+    let ty = resample_taps(h, f.height);
     let mut u = vec![0.0; w * h];
     let mut v = vec![0.0; w * h];
+    let fw = f.width;
     u.par_chunks_mut(w)
         .zip(v.par_chunks_mut(w))
         .enumerate()
         .for_each(|(y, (ru, rv))| {
-            let fy = (y as f32 + 0.5) / sy - 0.5;
-            for x in 0..w {
-                let fx = (x as f32 + 0.5) / sx - 0.5;
-                ru[x] = bilinear(&f.u, f.width, f.height, fx, fy) * sx;
-                rv[x] = bilinear(&f.v, f.width, f.height, fx, fy) * sy;
+            let (y0, y1, fy) = ty[y];
+            for (plane, out, scale) in [(&f.u, ru, sx), (&f.v, rv, sy)] {
+                let (r0, r1) = (
+                    &plane[y0 * fw..(y0 + 1) * fw],
+                    &plane[y1 * fw..(y1 + 1) * fw],
+                );
+                for (o, &(x0, x1, fx)) in out.iter_mut().zip(&tx) {
+                    let top = r0[x0] + (r0[x1] - r0[x0]) * fx;
+                    let bot = r1[x0] + (r1[x1] - r1[x0]) * fx;
+                    *o = (top + (bot - top) * fy) * scale;
+                }
             }
         });
     FlowField {
@@ -544,11 +577,17 @@ pub struct FlowPair {
     pub backward: FlowField,
 }
 
-/// Both directions of the flow between two frames.
+/// Both directions of the flow between two frames, computed in parallel.
 pub fn forward_backward(p0: &Pyramid, p1: &Pyramid, params: &FlowParams) -> Result<FlowPair> {
-    let forward = compute_flow(p0, p1, params)?;
-    let backward = compute_flow(p1, p0, params)?;
-    Ok(FlowPair { forward, backward })
+    // The two directions are independent: computed in parallel.
+    let (forward, backward) = rayon::join(
+        || compute_flow(p0, p1, params),
+        || compute_flow(p1, p0, params),
+    );
+    Ok(FlowPair {
+        forward: forward?,
+        backward: backward?,
+    })
 }
 
 /// Forward-backward consistency check (Sundaram, Brox and Keutzer, ECCV 2010): a pixel of the
