@@ -3,5 +3,6 @@
 //! frame interpolation, keyframe propagation) as they land.
 
 pub mod consistency;
+pub mod deflicker;
 
 pub use consistency::{warp_error, SourceMotion, WarpErrorMeter};
