@@ -37,13 +37,25 @@ use std::path::{Path, PathBuf};
 pub struct DeflickerParams {
     /// Weight of the pull toward the warped previous output, against the gradients of the
     /// processed frame (per pixel, in the units of the discrete Laplacian). 0 returns the
-    /// processed frames unchanged; 1 removes colour flicker but keeps most fine noise; 4..16
-    /// also averages fine detail over time. Typical: 6.
+    /// processed frames unchanged; about 1 removes colour flicker but keeps fine noise; 10..40
+    /// also averages fine detail over time. Default 20.
     pub strength: f32,
-    /// Weight of the pull toward the processed frame itself, on reliable pixels: how fast the
-    /// overall colour follows the processed frames (0 keeps the first frame's colour for
-    /// ever). Typical: a tenth of `strength`.
+    /// Weight of the pull toward the processed frame itself, on reliable pixels, once a
+    /// pixel's history is long: how fast the overall colour follows the processed frames
+    /// (0 keeps the first frame's colour for ever). The overall colour is about a running
+    /// mean over (strength + anchor) / anchor frames. Default 0.3 x strength.
     pub anchor: f32,
+    /// Frames of history a pixel is credited with when its chain starts: the anchor weight is
+    /// `strength / (prior + history length)`, down to `anchor`. 0: a new chain starts as the
+    /// running mean of its frames (least lag, most early flicker); large: `anchor` from the
+    /// start.
+    pub prior: f32,
+    /// Source-change tolerance in levels (0..255): the temporal pull of a pixel is scaled by
+    /// exp(−r²/2σ²), r the mean absolute RGB difference between the source frame and the
+    /// previous source frame warped along the flow, so that lighting changes and flow errors
+    /// in the source pass through to the output. 0 (the default): off; it helps on clean
+    /// (rendered) sources and hurts on noisy footage.
+    pub source_sigma: f32,
     /// Damped Jacobi sweeps on the finest level of the solve (level k, each half the size of
     /// the one below, gets k + 1 times as many; the coarsest 8 times as many).
     pub sweeps: usize,
@@ -54,8 +66,10 @@ pub struct DeflickerParams {
 impl Default for DeflickerParams {
     fn default() -> Self {
         DeflickerParams {
-            strength: 6.0,
-            anchor: 0.6,
+            strength: 20.0,
+            anchor: 6.0,
+            prior: 1.0,
+            source_sigma: 0.0,
             sweeps: 6,
             flow: FlowParams::default(),
         }
@@ -73,7 +87,12 @@ const COARSEST_SIDE: usize = 8;
 impl DeflickerParams {
     /// Checks the knobs; errors name the setting.
     pub fn validate(&self) -> Result<()> {
-        for (name, v) in [("strength", self.strength), ("anchor", self.anchor)] {
+        for (name, v) in [
+            ("strength", self.strength),
+            ("anchor", self.anchor),
+            ("prior", self.prior),
+            ("source-sigma", self.source_sigma),
+        ] {
             if !(v.is_finite() && (0.0..=1000.0).contains(&v)) {
                 return Err(Error::setting(
                     name,
@@ -91,13 +110,14 @@ impl DeflickerParams {
     }
 }
 
-/// One frame's solve: `processed` pulled toward `warped_prev` where `weight` (0..1 per pixel:
-/// reliable motion, inside the user mask) is set. Returns the output frame (alpha of
-/// `processed`). All images must be of one size (the caller checks).
+/// One frame's solve: `processed` pulled toward `warped_prev` where `age` (the length of the
+/// pixel's reliable history; 0: unreliable or outside the user mask) is set. Returns the output
+/// frame (alpha of `processed`). All images must be of one size (the caller checks).
 fn solve_frame(
     processed: &RgbaImage,
     warped_prev: &RgbaImage,
-    weight: &[f32],
+    age: &[f32],
+    trust: &[f32],
     params: &DeflickerParams,
 ) -> RgbaImage {
     let (w, h) = (processed.width() as usize, processed.height() as usize);
@@ -112,9 +132,13 @@ fn solve_frame(
         .for_each(|(y, ((ar, er), br))| {
             for x in 0..w {
                 let i = y * w + x;
-                let m = weight[i];
-                ar[x] = params.strength * m;
-                er[x] = params.anchor * m + EPSILON;
+                if age[i] > 0.0 {
+                    ar[x] = params.strength * trust[i];
+                    er[x] =
+                        (params.strength / (age[i] + params.prior)).max(params.anchor) + EPSILON;
+                } else {
+                    er[x] = EPSILON;
+                }
                 for c in 0..3 {
                     br[x][c] = ar[x] * (q[i * 4 + c] as f32 - p[i * 4 + c] as f32);
                 }
@@ -266,12 +290,20 @@ fn upsample(d: &[[f32; 3]], cw: usize, ch: usize, w: usize, h: usize) -> Vec<[f3
 }
 
 /// Streaming deflicker: feed source frames and their processed (stylized) frames in order with
-/// [`Deflicker::push`]; each call returns the output frame. Holds one source pyramid and one
-/// output frame, so memory does not grow with the clip.
+/// [`Deflicker::push`]; each call returns the output frame. Holds one source pyramid, one
+/// output frame and its history map, so memory does not grow with the clip.
+///
+/// The pull toward the processed frame (the anchor) starts as strong as the temporal pull and
+/// weakens as a pixel's motion-compensated history grows: after k reliable frames the overall
+/// colour of a pixel is the running mean of k + 1 processed frames, until the weight reaches
+/// [`DeflickerParams::anchor`]. So the first frame's colour is not locked in, and new content
+/// (occlusions) starts from its processed colour.
 #[derive(Debug)]
 pub struct Deflicker {
     params: DeflickerParams,
-    prev: Option<(Pyramid, RgbaImage)>,
+    source: Option<Pyramid>,
+    prev_source: Option<RgbaImage>,
+    prev: Option<(RgbaImage, Vec<f32>)>,
     coverage: Option<f64>,
 }
 
@@ -281,6 +313,8 @@ impl Deflicker {
         params.validate()?;
         Ok(Deflicker {
             params,
+            source: None,
+            prev_source: None,
             prev: None,
             coverage: None,
         })
@@ -320,81 +354,141 @@ impl Deflicker {
                 ),
             ));
         }
-        if let Some(m) = mask.filter(|m| m.dimensions() != processed.dimensions()) {
-            return Err(Error::setting(
-                "mask",
-                format!(
-                    "a mask of {}x{} for a frame of {}x{}: masks must match the frame size",
-                    m.width(),
-                    m.height(),
-                    processed.width(),
-                    processed.height()
-                ),
-            ));
-        }
         if self.params.strength == 0.0 {
+            check_mask(processed, mask)?;
             return Ok(processed.clone());
         }
         let pyr = Pyramid::for_params(source, &self.params.flow);
-        let out =
-            match self.prev.take() {
-                Some((ppyr, pout)) if ppyr.size() == pyr.size() => {
-                    let motion = SourceMotion::between(&ppyr, &pyr, &self.params.flow)?;
-                    self.coverage = Some(motion.coverage());
-                    self.step(&pout, processed, &motion, mask)?
+        let motion =
+            match self.source.take() {
+                Some(ppyr) if ppyr.size() == pyr.size() => {
+                    let m = SourceMotion::between(&ppyr, &pyr, &self.params.flow)?;
+                    self.coverage = Some(m.coverage());
+                    Some(m)
                 }
                 Some(_) => return Err(Error::setting(
                     "frames",
                     "the frame size changed within the sequence; all frames must be of one size",
                 )),
-                None => processed.clone(),
+                None => None,
             };
-        self.prev = Some((pyr, out.clone()));
-        Ok(out)
+        self.source = Some(pyr);
+        self.push_with_motion(source, processed, motion.as_ref(), mask)
     }
 
-    /// One step given the source motion from this frame to the previous one: `prev_out` (the
-    /// previous output) is warped along `motion.flow` and `processed` is pulled toward it on
-    /// the reliable pixels of `motion.mask` (and of `mask`, when given).
-    pub fn step(
-        &self,
-        prev_out: &RgbaImage,
+    /// [`Deflicker::push`] with the source motion from this frame to the previous one already
+    /// computed (as by [`SourceMotion::between`]); `None` starts a new chain (first frame, or a
+    /// cut): the frame comes back unchanged.
+    pub fn push_with_motion(
+        &mut self,
+        source: &RgbaImage,
         processed: &RgbaImage,
-        motion: &SourceMotion,
+        motion: Option<&SourceMotion>,
         mask: Option<&GrayImage>,
     ) -> Result<RgbaImage> {
+        check_mask(processed, mask)?;
         let size = processed.dimensions();
-        if prev_out.dimensions() != size || motion.mask.dimensions() != size {
+        if source.dimensions() != size {
             return Err(Error::setting(
                 "frames",
                 format!(
-                    "a processed frame of {}x{}, previous output of {}x{} and source motion of \
-                     {}x{}: all must be of one size",
+                    "a processed frame of {}x{} for a source frame of {}x{}: they must be of \
+                     one size (extract the source at the processed size)",
                     size.0,
                     size.1,
-                    prev_out.width(),
-                    prev_out.height(),
-                    motion.mask.width(),
-                    motion.mask.height()
+                    source.width(),
+                    source.height()
                 ),
             ));
         }
+        let n = size.0 as usize * size.1 as usize;
         if self.params.strength == 0.0 {
             return Ok(processed.clone());
         }
-        let (warped, inside) = warp(prev_out, &motion.flow)?;
-        let user = |i: usize| mask.is_none_or(|m| m.as_raw()[i] >= 128);
-        let weight: Vec<f32> = (0..motion.mask.as_raw().len())
-            .map(|i| {
-                let ok = motion.mask.as_raw()[i] != 0 && inside.as_raw()[i] != 0 && user(i);
-                if ok {
-                    1.0
-                } else {
-                    0.0
+        let prev_source = self.prev_source.replace(source.clone());
+        let (out, age) = match (self.prev.take(), motion, prev_source) {
+            (Some((prev_out, age)), Some(motion), Some(prev_source)) => {
+                if prev_out.dimensions() != size || motion.mask.dimensions() != size {
+                    return Err(Error::setting(
+                        "frames",
+                        format!(
+                            "a processed frame of {}x{}, previous output of {}x{} and source \
+                             motion of {}x{}: all must be of one size",
+                            size.0,
+                            size.1,
+                            prev_out.width(),
+                            prev_out.height(),
+                            motion.mask.width(),
+                            motion.mask.height()
+                        ),
+                    ));
                 }
+                let trust = self.trust(&prev_source, source, motion)?;
+                self.step(&prev_out, &age, processed, motion, &trust, mask)?
+            }
+            _ => (processed.clone(), vec![0.0; n]),
+        };
+        self.prev = Some((out.clone(), age));
+        Ok(out)
+    }
+
+    /// Per pixel, how far the source itself stayed the same along the flow (1: unchanged).
+    fn trust(
+        &self,
+        prev_source: &RgbaImage,
+        source: &RgbaImage,
+        motion: &SourceMotion,
+    ) -> Result<Vec<f32>> {
+        let n = source.as_raw().len() / 4;
+        if self.params.source_sigma <= 0.0 {
+            return Ok(vec![1.0; n]);
+        }
+        let (warped, _) = warp(prev_source, &motion.flow)?;
+        let k = -1.0 / (2.0 * self.params.source_sigma * self.params.source_sigma);
+        Ok(source
+            .as_raw()
+            .par_chunks(4)
+            .zip(warped.as_raw().par_chunks(4))
+            .map(|(a, b)| {
+                let r = (0..3).map(|c| a[c].abs_diff(b[c]) as f32).sum::<f32>() / 3.0;
+                (k * r * r).exp()
             })
-            .collect();
-        let mut out = solve_frame(processed, &warped, &weight, &self.params);
+            .collect())
+    }
+
+    /// One step: `prev_out` warped along `motion.flow`, `processed` pulled toward it on the
+    /// reliable pixels; returns the output and its history map.
+    fn step(
+        &self,
+        prev_out: &RgbaImage,
+        prev_age: &[f32],
+        processed: &RgbaImage,
+        motion: &SourceMotion,
+        trust: &[f32],
+        mask: Option<&GrayImage>,
+    ) -> Result<(RgbaImage, Vec<f32>)> {
+        let (warped, inside) = warp(prev_out, &motion.flow)?;
+        let (w, h) = (processed.width() as usize, processed.height() as usize);
+        let reliable = |i: usize| {
+            motion.mask.as_raw()[i] != 0
+                && inside.as_raw()[i] != 0
+                && mask.is_none_or(|m| m.as_raw()[i] >= 128)
+        };
+        // History length along the flow (nearest pixel of the previous frame), 0 where the
+        // chain breaks.
+        let mut age = vec![0.0f32; w * h];
+        age.par_chunks_mut(w).enumerate().for_each(|(y, row)| {
+            for (x, a) in row.iter_mut().enumerate() {
+                let i = y * w + x;
+                if reliable(i) {
+                    let (u, v) = motion.flow.get(x, y);
+                    let px = (x as f32 + u).round().clamp(0.0, (w - 1) as f32) as usize;
+                    let py = (y as f32 + v).round().clamp(0.0, (h - 1) as f32) as usize;
+                    *a = prev_age[py * w + px] + 1.0;
+                }
+            }
+        });
+        let mut out = solve_frame(processed, &warped, &age, trust, &self.params);
         if let Some(m) = mask {
             for ((o, p), &mv) in out
                 .pixels_mut()
@@ -406,7 +500,24 @@ impl Deflicker {
                 }
             }
         }
-        Ok(out)
+        Ok((out, age))
+    }
+}
+
+/// Errors unless `mask` (when given) has the frame's size.
+fn check_mask(frame: &RgbaImage, mask: Option<&GrayImage>) -> Result<()> {
+    match mask.filter(|m| m.dimensions() != frame.dimensions()) {
+        Some(m) => Err(Error::setting(
+            "mask",
+            format!(
+                "a mask of {}x{} for a frame of {}x{}: masks must match the frame size",
+                m.width(),
+                m.height(),
+                frame.width(),
+                frame.height()
+            ),
+        )),
+        None => Ok(()),
     }
 }
 
