@@ -204,7 +204,7 @@ fn bad_inputs_are_named() {
     let err = stderr(&o);
     assert_eq!(o.status.code(), Some(2), "{err}");
     assert!(err.contains("nomasks"), "{err}");
-    let o = run(&[&args[..], &["--strength", "-1"]].concat());
+    let o = run(&[&args[..], &["--strength=-1"]].concat());
     let err = stderr(&o);
     assert_eq!(o.status.code(), Some(2), "{err}");
     assert!(err.contains("strength"), "{err}");
