@@ -210,10 +210,8 @@ fn main() -> Res<()> {
         1e3 * e
     );
     // DEFLICKER_SWEEP="STRENGTH:ANCHOR:PRIOR:SIGMA,..." adds rows for other knobs (for tuning).
-    for spec in std::env::var("DEFLICKER_SWEEP")
-        .unwrap_or_default()
-        .split(',')
-    {
+    let sweep = std::env::var("DEFLICKER_SWEEP").unwrap_or_default();
+    for spec in sweep.split(',').filter(|s| !s.is_empty()) {
         let v: Vec<f32> = spec.split(':').map(str::parse).collect::<Result<_, _>>()?;
         let [s, a, k, sg] = v[..] else {
             continue;

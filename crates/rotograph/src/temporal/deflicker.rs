@@ -5,13 +5,16 @@
 //!
 //! ```text
 //! min_O  Σ |∇O − ∇P_t|²  +  Σ a_i (O_i − W_i)²  +  Σ e_i (O_i − P_i)²
-//! a_i = strength · M_i,   e_i = anchor · M_i + ε
+//! a_i = strength · M_i · T_i,   e_i = max(anchor, strength / (k_i + prior)) · M_i + ε
 //! ```
 //!
 //! M is the reliability mask of [`SourceMotion`] (forward-backward check, inside the frame) and
-//! the user mask. The small `anchor` term keeps the output's overall colour following the
-//! processed frames slowly, instead of locking onto the first frame for ever (a purely
-//! gradient-domain solve leaves the mean colour to the temporal term alone).
+//! the user mask; T (optional, [`DeflickerParams::source_sigma`]) fades the pull where the
+//! source itself changed; k is the length of the pixel's reliable history along the flow. The
+//! anchor term keeps the output's overall colour following the processed frames (a purely
+//! gradient-domain solve leaves the mean colour to the temporal term alone and locks onto the
+//! first frame's); it starts strong and weakens as the history grows, so a new chain starts as
+//! a running mean of its frames.
 //!
 //! Written for the correction D = O − P, the normal equations are the screened Poisson system
 //! `(a + e − Δ) D = a (W − P)`: D is 0 for strength 0 (the input comes back exactly), a smooth
@@ -828,6 +831,37 @@ mod tests {
         d.push(&src, &src, None).unwrap();
         let err = d.push(&textured(32, 32, 0.0), &textured(32, 32, 0.0), None);
         assert!(err.is_err());
+    }
+
+    #[test]
+    fn source_sigma_lets_a_lighting_change_through() {
+        // The source (and its faithful "stylization") brightens by 40 levels at frame 2.
+        let frames: Vec<RgbaImage> = (0..3)
+            .map(|i| {
+                let mut f = textured(96, 64, i as f32);
+                if i == 2 {
+                    f.pixels_mut().for_each(|p| p[1] = p[1].saturating_add(40));
+                }
+                f
+            })
+            .collect();
+        let fidelity = |sigma: f32| {
+            let mut d = Deflicker::new(DeflickerParams {
+                source_sigma: sigma,
+                ..fast()
+            })
+            .unwrap();
+            let mut out = None;
+            for f in &frames {
+                out = Some(d.push(f, f, None).unwrap());
+            }
+            psnr(&out.unwrap(), &frames[2])
+        };
+        let (off, on) = (fidelity(0.0), fidelity(6.0));
+        assert!(
+            on > off + 5.0,
+            "PSNR to the brightened frame: {on} with, {off} without"
+        );
     }
 
     #[test]
