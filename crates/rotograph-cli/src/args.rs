@@ -846,13 +846,9 @@ pub struct DeflickerCmd {
 impl DeflickerCmd {
     /// The deflicker knobs: the defaults with the flags given.
     pub fn params(&self) -> rotograph::temporal::deflicker::DeflickerParams {
-        use rotograph::flow::{FlowParams, Preset};
+        use rotograph::flow::FlowParams;
         let mut p = rotograph::temporal::deflicker::DeflickerParams {
-            flow: FlowParams::preset(match self.flow_preset {
-                FlowPresetArg::Fast => Preset::Fast,
-                FlowPresetArg::Medium => Preset::Medium,
-                FlowPresetArg::Fine => Preset::Fine,
-            }),
+            flow: FlowParams::preset(self.flow_preset.into()),
             ..Default::default()
         };
         if let Some(s) = self.strength {
@@ -862,5 +858,16 @@ impl DeflickerCmd {
         set(&mut p.anchor, self.anchor);
         set(&mut p.source_sigma, self.source_sigma);
         p
+    }
+}
+
+impl From<FlowPresetArg> for rotograph::flow::Preset {
+    fn from(p: FlowPresetArg) -> Self {
+        use rotograph::flow::Preset;
+        match p {
+            FlowPresetArg::Fast => Preset::Fast,
+            FlowPresetArg::Medium => Preset::Medium,
+            FlowPresetArg::Fine => Preset::Fine,
+        }
     }
 }

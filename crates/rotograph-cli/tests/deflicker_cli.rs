@@ -12,6 +12,7 @@ use rotograph::flow::{FlowParams, Preset};
 use rotograph::temporal::deflicker::testing::jitter;
 use rotograph::temporal::WarpErrorMeter;
 use std::path::Path;
+use std::process::Output;
 
 fn texture(w: u32, h: u32, dx: f32) -> RgbaImage {
     RgbaImage::from_fn(w, h, |x, y| {
@@ -37,6 +38,12 @@ fn make_clip(dir: &Path, n: usize) -> (std::path::PathBuf, std::path::PathBuf) {
     (src, styl)
 }
 
+/// Runs `rotograph [--quiet|--json] deflicker STYL --source SRC -o OUT EXTRA...`.
+fn deflicker(mode: &str, styl: &Path, src: &Path, out: &Path, extra: &[&str]) -> Output {
+    let args = [mode, "deflicker", s(styl), "--source", s(src), "-o", s(out)];
+    run(&[&args[..], extra].concat())
+}
+
 fn read(p: &Path) -> RgbaImage {
     image::open(p).unwrap().to_rgba8()
 }
@@ -59,17 +66,7 @@ fn folder_is_deflickered_into_frames_named_like_the_input() {
     let d = tempfile::tempdir().unwrap();
     let (src, styl) = make_clip(d.path(), 6);
     let out = d.path().join("out");
-    let o = run(&[
-        "--json",
-        "deflicker",
-        s(&styl),
-        "--source",
-        s(&src),
-        "-o",
-        s(&out),
-        "--flow-preset",
-        "fast",
-    ]);
+    let o = deflicker("--json", &styl, &src, &out, &["--flow-preset", "fast"]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(done_report(&o)["frames"], 6);
     let names: Vec<_> = pngs(&out)
@@ -90,17 +87,7 @@ fn strength_zero_copies_and_masks_keep_black_pixels() {
     let d = tempfile::tempdir().unwrap();
     let (src, styl) = make_clip(d.path(), 4);
     let out = d.path().join("zero");
-    let o = run(&[
-        "--quiet",
-        "deflicker",
-        s(&styl),
-        "--source",
-        s(&src),
-        "-o",
-        s(&out),
-        "--strength",
-        "0",
-    ]);
+    let o = deflicker("--quiet", &styl, &src, &out, &["--strength", "0"]);
     assert!(o.status.success(), "{}", stderr(&o));
     for (a, b) in pngs(&styl).iter().zip(pngs(&out)) {
         assert_eq!(read(a), read(&b), "{}", b.display());
@@ -113,19 +100,8 @@ fn strength_zero_copies_and_masks_keep_black_pixels() {
             .unwrap();
     }
     let out = d.path().join("masked");
-    let o = run(&[
-        "--quiet",
-        "deflicker",
-        s(&styl),
-        "--source",
-        s(&src),
-        "-o",
-        s(&out),
-        "--mask-dir",
-        s(&masks),
-        "--flow-preset",
-        "fast",
-    ]);
+    let extra = ["--mask-dir", s(&masks), "--flow-preset", "fast"];
+    let o = deflicker("--quiet", &styl, &src, &out, &extra);
     assert!(o.status.success(), "{}", stderr(&o));
     let mut changed = 0;
     for (a, b) in pngs(&styl).iter().zip(pngs(&out)) {
@@ -168,21 +144,15 @@ fn video_source_is_taken_at_the_stylized_size() {
             .unwrap();
     }
     let out = d.path().join("out");
-    let o = run(&[
-        "--json",
-        "deflicker",
-        s(&styl),
-        "--source",
-        s(&clip),
-        "-o",
-        s(&out),
+    let extra = [
         "--fps",
         "source",
         "--max-frames",
         "5",
         "--flow-preset",
         "fast",
-    ]);
+    ];
+    let o = deflicker("--json", &styl, &clip, &out, &extra);
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(done_report(&o)["frames"], 5);
     assert_eq!(read(&pngs(&out)[4]).dimensions(), (160, 96));
@@ -194,17 +164,16 @@ fn bad_inputs_are_named() {
     let (src, styl) = make_clip(d.path(), 4);
     std::fs::remove_file(src.join("f04.png")).unwrap();
     let out = d.path().join("out");
-    let args = ["deflicker", s(&styl), "--source", s(&src), "-o", s(&out)];
-    let o = run(&args);
+    let o = deflicker("--quiet", &styl, &src, &out, &[]);
     let err = stderr(&o);
     assert_eq!(o.status.code(), Some(2), "{err}");
     assert!(err.contains("f04.png") && err.contains("3 frames"), "{err}");
     let missing = d.path().join("nomasks");
-    let o = run(&[&args[..], &["--mask-dir", s(&missing)]].concat());
+    let o = deflicker("--quiet", &styl, &src, &out, &["--mask-dir", s(&missing)]);
     let err = stderr(&o);
     assert_eq!(o.status.code(), Some(2), "{err}");
     assert!(err.contains("nomasks"), "{err}");
-    let o = run(&[&args[..], &["--strength=-1"]].concat());
+    let o = deflicker("--quiet", &styl, &src, &out, &["--strength=-1"]);
     let err = stderr(&o);
     assert_eq!(o.status.code(), Some(2), "{err}");
     assert!(err.contains("strength"), "{err}");

@@ -192,8 +192,8 @@ impl System {
                         let (i, cx) = (y * self.w + x, x / 2);
                         ar[cx] += self.a[i];
                         er[cx] += self.e[i];
-                        for c in 0..3 {
-                            br[cx][c] += self.b[i][c];
+                        for (o, v) in br[cx].iter_mut().zip(self.b[i]) {
+                            *o += v;
                         }
                     }
                 }
@@ -344,22 +344,8 @@ impl Deflicker {
         processed: &RgbaImage,
         mask: Option<&GrayImage>,
     ) -> Result<RgbaImage> {
-        if source.dimensions() != processed.dimensions() {
-            return Err(Error::setting(
-                "frames",
-                format!(
-                    "a processed frame of {}x{} for a source frame of {}x{}: they must be of \
-                     one size (extract the source at the processed size)",
-                    processed.width(),
-                    processed.height(),
-                    source.width(),
-                    source.height()
-                ),
-            ));
-        }
         if self.params.strength == 0.0 {
-            check_mask(processed, mask)?;
-            return Ok(processed.clone());
+            return self.push_with_motion(source, processed, None, mask);
         }
         let pyr = Pyramid::for_params(source, &self.params.flow);
         let motion =
@@ -703,6 +689,7 @@ mod tests {
     }
 
     /// Residual norm of the system for `d`, relative to the right-hand side.
+    #[allow(clippy::needless_range_loop)]
     fn residual(s: &System, d: &[[f32; 3]]) -> f64 {
         let (mut r2, mut b2) = (0.0f64, 0.0f64);
         for y in 0..s.h {
