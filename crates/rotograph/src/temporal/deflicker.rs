@@ -531,7 +531,8 @@ pub struct SequenceReport {
 
 /// Deflickers a processed sequence against its source into `out_dir`: one PNG per processed
 /// frame, named like it, written atomically. The two sequences are paired in order and must
-/// have the same length and frame size. Stops with [`Error::Interrupted`] after the frame in
+/// have the same frame size; a source shorter than the processed sequence is an error naming
+/// the first frame without a source, source frames past the end are ignored. Stops with [`Error::Interrupted`] after the frame in
 /// flight when `progress.should_stop()`.
 pub fn deflicker_sequence(
     processed: &mut dyn FrameSource,
