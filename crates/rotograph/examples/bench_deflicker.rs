@@ -69,6 +69,18 @@ fn blend(jit: &[RgbaImage], motions: &[SourceMotion], new: f32) -> Res<Vec<RgbaI
     Ok(out)
 }
 
+/// The source motion between each pair of consecutive frames (one pyramid per frame).
+fn source_motion(source: &[RgbaImage], flow: &FlowParams) -> Res<Vec<SourceMotion>> {
+    let pyrs: Vec<Pyramid> = source
+        .iter()
+        .map(|s| Pyramid::for_params(s, flow))
+        .collect();
+    Ok(pyrs
+        .windows(2)
+        .map(|p| SourceMotion::between(&p[0], &p[1], flow))
+        .collect::<Result<_, _>>()?)
+}
+
 /// rotograph's deflicker over the jittered frames with the precomputed source motion.
 fn run_ours(
     source: &[RgbaImage],
@@ -143,18 +155,9 @@ fn main() -> Res<()> {
     write_dir(&work.join("jitter"), &jit)?;
 
     // Source motion, once.
-    let flow = FlowParams::default();
     let t = Instant::now();
-    let pyrs: Vec<Pyramid> = source
-        .iter()
-        .map(|s| Pyramid::for_params(s, &flow))
-        .collect();
-    let motions: Vec<SourceMotion> = pyrs
-        .windows(2)
-        .map(|p| SourceMotion::between(&p[0], &p[1], &flow))
-        .collect::<Result<_, _>>()?;
+    let motions = source_motion(&source, &FlowParams::default())?;
     let flow_s = t.elapsed().as_secs_f64() / n as f64;
-    drop(pyrs);
     let coverage: f64 = motions.iter().map(|m| m.coverage()).sum::<f64>() / motions.len() as f64;
 
     // rotograph deflicker: the solve per frame (the motion above is its flow).
@@ -166,17 +169,8 @@ fn main() -> Res<()> {
     let blended = blend(&jit, &motions, 0.3)?;
     let blend_s = t.elapsed().as_secs_f64() / n as f64;
     // rotograph deflicker on the `fast` flow preset (scored with the `medium` motion as all).
-    let fast = FlowParams::preset(Preset::Fast);
     let t = Instant::now();
-    let fast_pyrs: Vec<Pyramid> = source
-        .iter()
-        .map(|s| Pyramid::for_params(s, &fast))
-        .collect();
-    let fast_motions: Vec<SourceMotion> = fast_pyrs
-        .windows(2)
-        .map(|p| SourceMotion::between(&p[0], &p[1], &fast))
-        .collect::<Result<_, _>>()?;
-    drop(fast_pyrs);
+    let fast_motions = source_motion(&source, &FlowParams::preset(Preset::Fast))?;
     let ours_fast = run_ours(&source, &jit, &fast_motions, strength, anchor, None, None)?;
     let fast_s = t.elapsed().as_secs_f64() / n as f64;
 
