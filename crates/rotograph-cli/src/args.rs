@@ -40,6 +40,8 @@ pub enum Cmd {
     /// Dense optical flow between two images (.flo), or between consecutive frames of a folder
     /// or video (one .flo per pair).
     Flow(FlowCmd),
+    /// Remove flicker from a stylized sequence, guided by the motion of its source.
+    Deflicker(DeflickerCmd),
     /// Temporal-consistency report of a stylized sequence against its source: per-frame
     /// warping error, flagged bad frames, JSON report and plot.
     Check(CheckCmd),
@@ -1095,4 +1097,57 @@ pub struct InterpolateCmd {
     /// Flow speed/accuracy preset (fast wins on quality and speed in BENCHMARKS.md).
     #[arg(long, value_enum, default_value_t = FlowPresetArg::Fast)]
     pub preset: FlowPresetArg,
+}
+
+/// `rotograph deflicker`.
+#[derive(Debug, Args)]
+pub struct DeflickerCmd {
+    /// The stylized frames: a folder of images (or a video).
+    pub stylized: PathBuf,
+    /// The original footage they were made from: a frame folder or video, taken at the
+    /// stylized frames' size unless --size is given (use the --fps etc. used to extract it).
+    #[arg(long, value_name = "DIR|VIDEO")]
+    pub source: PathBuf,
+    /// Output folder: one PNG per stylized frame, named like it.
+    #[arg(short, long)]
+    pub output: PathBuf,
+    /// Pull toward the motion-compensated previous output: 0 = off (exact copy), about 1
+    /// removes colour flicker, 10..40 also steadies fine detail [default: 20].
+    #[arg(long)]
+    pub strength: Option<f32>,
+    /// How fast the overall colour follows the stylized frames (0: keep the first frame's)
+    /// [default: 0.3 x strength].
+    #[arg(long)]
+    pub anchor: Option<f32>,
+    /// Let changes of the source itself through: the pull fades where the source differs from
+    /// its previous frame along the flow by about this many levels (0..255). Helps on clean
+    /// rendered sources, hurts on noisy footage [default: 0, off].
+    #[arg(long, value_name = "LEVELS")]
+    pub source_sigma: Option<f32>,
+    /// Masks named like the frames: white = deflicker, black = keep the stylized pixel.
+    #[arg(long, value_name = "DIR")]
+    pub mask_dir: Option<PathBuf>,
+    /// Speed/accuracy preset of the source flow.
+    #[arg(long, value_enum, default_value_t = FlowPresetArg::Medium)]
+    pub flow_preset: FlowPresetArg,
+    #[command(flatten)]
+    pub extract: ExtractArgs,
+}
+
+impl DeflickerCmd {
+    /// The deflicker knobs: the defaults with the flags given.
+    pub fn params(&self) -> rotograph::temporal::deflicker::DeflickerParams {
+        use rotograph::flow::FlowParams;
+        let mut p = rotograph::temporal::deflicker::DeflickerParams {
+            flow: FlowParams::preset(self.flow_preset.preset()),
+            ..Default::default()
+        };
+        if let Some(s) = self.strength {
+            p.strength = s;
+            p.anchor = 0.3 * s;
+        }
+        set(&mut p.anchor, self.anchor);
+        set(&mut p.source_sigma, self.source_sigma);
+        p
+    }
 }

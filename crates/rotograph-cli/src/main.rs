@@ -166,6 +166,7 @@ fn run(cmd: Cmd, rep: &Reporter) -> anyhow::Result<()> {
         Cmd::Keys(a) => keys(&a, rep)?,
         Cmd::Propagate(a) => propagate(&a, rep)?,
         Cmd::Interpolate(a) => interpolate(&a, rep)?,
+        Cmd::Deflicker(a) => deflicker(&a, rep)?,
     }
     Ok(())
 }
@@ -489,6 +490,59 @@ fn interpolate(a: &args::InterpolateCmd, rep: &Reporter) -> anyhow::Result<()> {
         r.frames_in,
         a.output.display(),
         r.fps.map(|f| format!(" at {f:.3} fps")).unwrap_or_default()
+    ));
+    rep.json(serde_json::json!({"event": "done", "report": r}));
+    Ok(())
+}
+
+fn deflicker(a: &args::DeflickerCmd, rep: &Reporter) -> anyhow::Result<()> {
+    use rotograph::frames::{image_header, list_frames, open_source, FolderOptions};
+    use rotograph::temporal::deflicker::{deflicker_sequence, SequenceOptions};
+    let opts = SequenceOptions {
+        params: a.params(),
+        mask_dir: a.mask_dir.clone(),
+    };
+    opts.params.validate()?;
+    if let Some(dir) = a.mask_dir.as_ref().filter(|d| !d.is_dir()) {
+        return Err(rotograph::Error::bad_input(
+            dir,
+            "the mask folder does not exist; give a folder of masks named like the frames",
+        )
+        .into());
+    }
+    let mut extract = rotograph::video::ExtractOptions::default();
+    a.extract.apply(&mut extract);
+    let folder = FolderOptions {
+        max_frames: a.extract.max_frames,
+        ..Default::default()
+    };
+    let mut stylized = open_source(&a.stylized, &folder, &extract)?;
+    // The source is taken at the stylized frames' size unless --size says otherwise.
+    let size = match a.extract.size {
+        Some(s) => Some(s),
+        None if a.stylized.is_dir() => match list_frames(&a.stylized)?.first() {
+            Some(first) => Some(image_header(first)?.0),
+            None => None,
+        },
+        None => None,
+    };
+    if a.extract.size.is_none() && size.is_some() {
+        extract.size = size;
+        extract.multiple = Some(1);
+    }
+    let src_folder = FolderOptions {
+        size,
+        allow_mixed_sizes: size.is_some(),
+        ..folder
+    };
+    let mut source = open_source(&a.source, &src_folder, &extract)?;
+    let r = deflicker_sequence(stylized.as_mut(), source.as_mut(), &a.output, &opts, rep)
+        .with_context(|| format!("deflickering {}", a.stylized.display()))?;
+    rep.say(&format!(
+        "deflickered {} frames into {} (reliable source motion on {:.0}% of pixels)",
+        r.frames,
+        a.output.display(),
+        100.0 * r.mean_coverage
     ));
     rep.json(serde_json::json!({"event": "done", "report": r}));
     Ok(())

@@ -361,7 +361,9 @@ fn find_mask(dir: &Path, name: &str) -> Result<PathBuf> {
     ))
 }
 
-fn load_mask(dir: &Path, name: &str, size: (u32, u32)) -> Result<GrayImage> {
+/// The mask of frame `name` in `dir` (named like the frame, any image format), as grey; errors
+/// name the file when it is missing, unreadable or not of `size`.
+pub fn load_mask(dir: &Path, name: &str, size: (u32, u32)) -> Result<GrayImage> {
     let path = find_mask(dir, name)?;
     let img = image::ImageReader::open(&path)
         .and_then(|r| r.with_guessed_format())

@@ -1,9 +1,12 @@
-//! Temporal stages that work on whole sequences after stylizing: the warping-error measure of
-//! temporal consistency ([`consistency`]), and the tools built on optical flow (deflicker,
-//! frame interpolation, keyframe propagation) as they land.
+//! Temporal stages that work on whole sequences, built on optical flow: the warping-error
+//! measure of temporal consistency ([`consistency`]) and the report on it ([`check`]),
+//! flow-warped init and colour match ([`warp_init`]), [`deflicker`], frame interpolation
+//! ([`interpolate`]), keyframe suggestions ([`keys`]) and keyframe propagation
+//! ([`propagate`]).
 
 pub mod check;
 pub mod consistency;
+pub mod deflicker;
 pub mod interpolate;
 pub mod keys;
 pub mod propagate;
