@@ -7,26 +7,13 @@ mod common;
 use image::{Rgba, RgbaImage};
 use rotograph::flow::{FlowParams, Preset};
 use rotograph::frames::{FolderOptions, FolderSource, FrameSource};
+use rotograph::imageops::quality::psnr;
 use rotograph::temporal::interpolate::{
     inbetweens, interpolate_sequence, InterpolateOptions, Timing,
 };
 use rotograph::video::{ExtractOptions, VideoSource};
 use rotograph::NoProgress;
 use std::path::Path;
-
-/// PSNR (dB) over the RGB channels.
-fn psnr(a: &RgbaImage, b: &RgbaImage) -> f64 {
-    let mut se = 0.0f64;
-    let mut n = 0usize;
-    for (p, q) in a.pixels().zip(b.pixels()) {
-        for c in 0..3 {
-            let d = p[c] as f64 - q[c] as f64;
-            se += d * d;
-            n += 1;
-        }
-    }
-    10.0 * (255.0f64 * 255.0 / (se / n as f64).max(1e-10)).log10()
-}
 
 fn cross_fade(a: &RgbaImage, b: &RgbaImage) -> RgbaImage {
     RgbaImage::from_fn(a.width(), a.height(), |x, y| {

@@ -8,6 +8,7 @@ mod common;
 use image::RgbaImage;
 use rotograph::imageops::blur::gaussian_blur;
 use rotograph::imageops::color::{lab_to_rgba, rgba_to_lab};
+use rotograph::imageops::quality::psnr;
 use rotograph::imageops::quantize::hard_quantize;
 use rotograph::imageops::Plane;
 use rotograph::stylize::toon::{Preset, Style, Toon};
@@ -39,24 +40,6 @@ fn check(ok: bool, test: &str, images: &[(&str, &RgbaImage)], msg: String) {
     if !ok {
         let dir = save_images(test, images);
         panic!("{msg}\n  images saved in {}", dir.display());
-    }
-}
-
-fn psnr(a: &RgbaImage, b: &RgbaImage) -> f64 {
-    let mut se = 0f64;
-    let mut n = 0usize;
-    for (p, q) in a.pixels().zip(b.pixels()) {
-        for c in 0..3 {
-            let d = p[c] as f64 - q[c] as f64;
-            se += d * d;
-            n += 1;
-        }
-    }
-    let mse = se / n as f64;
-    if mse == 0.0 {
-        f64::INFINITY
-    } else {
-        10.0 * (255.0f64 * 255.0 / mse).log10()
     }
 }
 

@@ -626,12 +626,10 @@ pub fn deflicker_sequence(
 pub mod testing {
     use image::RgbaImage;
 
-    fn splitmix(mut x: u64) -> u64 {
-        x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        x ^ (x >> 31)
-    }
+    use crate::testing::splitmix;
+
+    /// PSNR of `a` against `b` over RGB (infinite for equal images).
+    pub use crate::imageops::quality::psnr;
 
     /// Seeded flicker like a diffusion model with an unfixed seed: a colour offset per channel
     /// (±`offset` levels, one per frame) plus per-pixel noise (±`noise` levels).
@@ -650,19 +648,6 @@ pub mod testing {
             }
         }
         img
-    }
-
-    /// PSNR in dB of `a` against `b` over RGB (alpha ignored); sizes must match.
-    pub fn psnr(a: &RgbaImage, b: &RgbaImage) -> f64 {
-        let mut sum = 0.0f64;
-        for (p, q) in a.pixels().zip(b.pixels()) {
-            for c in 0..3 {
-                let d = p[c] as f64 - q[c] as f64;
-                sum += d * d;
-            }
-        }
-        let mse = sum / (3 * a.pixels().len()).max(1) as f64;
-        10.0 * (255.0f64 * 255.0 / mse.max(1e-12)).log10()
     }
 }
 

@@ -26,7 +26,7 @@
 
 mod nnf;
 mod pyramid;
-pub mod quality;
+pub use crate::imageops::quality;
 pub mod video;
 mod vote;
 

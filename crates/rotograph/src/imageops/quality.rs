@@ -1,4 +1,5 @@
-//! Image quality measures for the propagation tests and benchmarks: PSNR and SSIM over RGB.
+//! Image quality measures: PSNR and SSIM over RGB, for the tests and benchmarks of every
+//! stage (known-answer comparisons against a ground truth).
 
 use image::RgbaImage;
 
