@@ -176,23 +176,7 @@ fn flow(a: &args::FlowCmd, rep: &Reporter) -> anyhow::Result<()> {
     let params = a.params();
     params.validate()?;
     if let [first, second] = a.inputs.as_slice() {
-        let img0 = rotograph::frames::read_frame(first)?;
-        let img1 = rotograph::frames::read_frame(second)?;
-        let (s0, s1) = (img0.size(), img1.size());
-        if s0 != s1 {
-            return Err(rotograph::Error::bad_input(
-                second,
-                format!(
-                    "is {}x{} but {} is {}x{}; flow needs two images of one size",
-                    s1.0,
-                    s1.1,
-                    first.display(),
-                    s0.0,
-                    s0.1
-                ),
-            )
-            .into());
-        }
+        let (img0, img1) = read_pair(first, second, "flow needs")?;
         let (p0, p1) = flow::Pyramid::pair(&img0.image, &img1.image, &params);
         let fwd = flow::compute_flow(&p0, &p1, &params)?;
         fwd.write_flo(&a.output)?;
@@ -397,23 +381,7 @@ fn interpolate(a: &args::InterpolateCmd, rep: &Reporter) -> anyhow::Result<()> {
             )
             .into());
         };
-        let img0 = rotograph::frames::read_frame(first)?;
-        let img1 = rotograph::frames::read_frame(second)?;
-        let (s0, s1) = (img0.size(), img1.size());
-        if s0 != s1 {
-            return Err(rotograph::Error::bad_input(
-                second,
-                format!(
-                    "is {}x{} but {} is {}x{}; in-betweens need two images of one size",
-                    s1.0,
-                    s1.1,
-                    first.display(),
-                    s0.0,
-                    s0.1
-                ),
-            )
-            .into());
-        }
+        let (img0, img1) = read_pair(first, second, "in-betweens need")?;
         let frames = interp::inbetweens(&img0.image, &img1.image, count, &params)?;
         std::fs::create_dir_all(&a.output).map_err(|e| rotograph::Error::io(&a.output, e))?;
         let has_alpha = img0.has_alpha || img1.has_alpha;
@@ -616,4 +584,29 @@ fn propagate(a: &args::PropagateCmd, rep: &Reporter) -> anyhow::Result<()> {
     rep.say(&format!("wrote {}", a.output.display()));
     rep.json(serde_json::json!({"event": "done", "output": a.output}));
     Ok(())
+}
+
+/// Two images of one size (`what` says who needs them, for the error naming the second).
+fn read_pair(
+    first: &std::path::Path,
+    second: &std::path::Path,
+    what: &str,
+) -> rotograph::Result<(rotograph::Frame, rotograph::Frame)> {
+    let img0 = rotograph::frames::read_frame(first)?;
+    let img1 = rotograph::frames::read_frame(second)?;
+    let (s0, s1) = (img0.size(), img1.size());
+    if s0 != s1 {
+        return Err(rotograph::Error::bad_input(
+            second,
+            format!(
+                "is {}x{} but {} is {}x{}; {what} two images of one size",
+                s1.0,
+                s1.1,
+                first.display(),
+                s0.0,
+                s0.1
+            ),
+        ));
+    }
+    Ok((img0, img1))
 }
