@@ -238,3 +238,95 @@ fn video_mode_masks_many_keys_and_bad_keys() {
         "{e}"
     );
 }
+
+/// Stops the run after `limit` frame events (like Ctrl-C part way through).
+struct StopAfter {
+    limit: usize,
+    seen: std::sync::atomic::AtomicUsize,
+}
+
+impl rotograph::progress::Progress for StopAfter {
+    fn event(&self, e: rotograph::progress::Event) {
+        if matches!(e, rotograph::progress::Event::Frame { .. }) {
+            self.seen.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+    fn should_stop(&self) -> bool {
+        self.seen.load(std::sync::atomic::Ordering::Relaxed) >= self.limit
+    }
+}
+
+/// The output frames of a run, by name.
+fn outputs(dir: &Path, n: usize) -> Vec<Option<RgbaImage>> {
+    (0..n)
+        .map(|i| {
+            image::open(dir.join(format!("{i:05}.png")))
+                .ok()
+                .map(|x| x.to_rgba8())
+        })
+        .collect()
+}
+
+#[test]
+fn video_mode_resumes_an_interrupted_run() {
+    let d = tempfile::tempdir().unwrap();
+    let (fd, kd, od, full) = (
+        d.path().join("f"),
+        d.path().join("k"),
+        d.path().join("o"),
+        d.path().join("full"),
+    );
+    let n = 12;
+    let frames: Vec<RgbaImage> = (0..n).map(|t| moving(t as u32)).collect();
+    write_all(&fd, &frames.iter().enumerate().collect::<Vec<_>>());
+    write_all(&kd, &[(2, &invert(&frames[2])), (6, &invert(&frames[6]))]);
+    let opts = VideoOptions::default();
+    // The reference: one uninterrupted run.
+    let r = propagate_video(&fd, &kd, &full, &opts, &NoProgress).unwrap();
+    assert_eq!((r.skipped, r.discarded_stale), (0, false));
+    let reference = outputs(&full, n);
+    assert!(reference.iter().all(Option::is_some));
+
+    // Interrupted after 4 frames: key 2, frames 1 and 0, then frame 5 of the span 3..=5.
+    let stop = StopAfter {
+        limit: 4,
+        seen: Default::default(),
+    };
+    let e = propagate_video(&fd, &kd, &od, &opts, &stop).unwrap_err();
+    assert!(matches!(e, rotograph::Error::Interrupted), "{e}");
+    assert!(od.join(".propagate-settings-key").exists());
+    let partial = outputs(&od, n);
+    let written = partial.iter().filter(|x| x.is_some()).count();
+
+    assert_eq!(written, 4);
+    // The resumed run skips the finished spans (key 2, frames 0-1) and recomputes the rest;
+    // every frame equals the uninterrupted run's.
+    let r = propagate_video(&fd, &kd, &od, &opts, &NoProgress).unwrap();
+    assert_eq!(r.skipped, 3, "{r:?}");
+    assert!(!r.discarded_stale);
+    assert_eq!(outputs(&od, n), reference);
+
+    // Everything done: all skipped.
+    let r = propagate_video(&fd, &kd, &od, &opts, &NoProgress).unwrap();
+    assert_eq!(r.skipped, n);
+
+    // Other settings: the old frames are deleted first, then everything is recomputed.
+    let other = VideoOptions {
+        edge_weight: 0.0,
+        ..Default::default()
+    };
+    let stop = StopAfter {
+        limit: 1,
+        seen: Default::default(),
+    };
+    propagate_video(&fd, &kd, &od, &other, &stop).unwrap_err();
+    assert!(
+        outputs(&od, n).iter().filter(|x| x.is_some()).count() < n,
+        "stale frames must not survive a settings change"
+    );
+    let r = propagate_video(&fd, &kd, &od, &other, &NoProgress).unwrap();
+    assert_eq!((r.skipped, r.discarded_stale), (1, false), "{r:?}");
+    let r = propagate_video(&fd, &kd, &od, &opts, &NoProgress).unwrap();
+    assert_eq!((r.skipped, r.discarded_stale), (0, true), "{r:?}");
+    assert_eq!(outputs(&od, n), reference);
+}
