@@ -330,3 +330,53 @@ fn video_mode_resumes_an_interrupted_run() {
     assert_eq!((r.skipped, r.discarded_stale), (0, true), "{r:?}");
     assert_eq!(outputs(&od, n), reference);
 }
+
+/// A seeded texture of uncorrelated pixels in 64..=191.
+fn noise(seed: u64, w: u32, h: u32) -> RgbaImage {
+    let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    RgbaImage::from_fn(w, h, |_, _| {
+        let mut v = [0u8; 4];
+        for c in v.iter_mut().take(3) {
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            *c = 64 + (s >> 57) as u8;
+        }
+        v[3] = 255;
+        image::Rgba(v)
+    })
+}
+
+/// Standard deviation of the RGB values of an image.
+fn rgb_std(img: &RgbaImage) -> f64 {
+    let v: Vec<f64> = img
+        .pixels()
+        .flat_map(|p| p.0[..3].iter().map(|&c| c as f64).collect::<Vec<_>>())
+        .collect();
+    let m = v.iter().sum::<f64>() / v.len() as f64;
+    (v.iter().map(|x| (x - m) * (x - m)).sum::<f64>() / v.len() as f64).sqrt()
+}
+
+#[test]
+fn video_mode_blend_between_disagreeing_keys_keeps_contrast() {
+    // A still shot with two keys of unrelated texture: each side reproduces its own key, equally
+    // well, so the middle frame is an even blend of two uncorrelated textures. A cross-fade
+    // would keep ~71% of their contrast.
+    let d = tempfile::tempdir().unwrap();
+    let (fd, kd, od) = (d.path().join("f"), d.path().join("k"), d.path().join("o"));
+    let still = moving(0);
+    write_all(&fd, &(0..7).map(|i| (i, &still)).collect::<Vec<_>>());
+    let (a, b) = (noise(11, 48, 40), noise(12, 48, 40));
+    write_all(&kd, &[(0, &a), (6, &b)]);
+    propagate_video(&fd, &kd, &od, &VideoOptions::default(), &NoProgress).unwrap();
+    let input = (rgb_std(&a) + rgb_std(&b)) / 2.0;
+    let mid = image::open(od.join("00003.png")).unwrap().to_rgba8();
+    let kept = rgb_std(&mid) / input;
+    eprintln!("middle frame keeps {kept:.3} of the keys' contrast");
+    assert!(
+        (0.95..=1.05).contains(&kept),
+        "middle frame keeps {kept:.3} of the contrast"
+    );
+    // And it is a blend, not one of the keys.
+    assert!(psnr(&mid, &a) < 20.0 && psnr(&mid, &b) < 20.0);
+}
