@@ -310,6 +310,20 @@ fn video_mode_resumes_an_interrupted_run() {
     let r = propagate_video(&fd, &kd, &od, &opts, &NoProgress).unwrap();
     assert_eq!(r.skipped, n);
 
+    // Interrupted inside the chain after the last key (key 2, 1, 0, 5, 4, 3, key 6, 7, 8): the
+    // chain's checkpoint lets the resumed run go on from frame 9 with the same results.
+    let od2 = d.path().join("o2");
+    let stop = StopAfter {
+        limit: 9,
+        seen: Default::default(),
+    };
+    propagate_video(&fd, &kd, &od2, &opts, &stop).unwrap_err();
+    assert!(od2.join(".propagate-chain-tail").exists());
+    let r = propagate_video(&fd, &kd, &od2, &opts, &NoProgress).unwrap();
+    assert_eq!(r.skipped, 9, "{r:?}");
+    assert_eq!(outputs(&od2, n), reference);
+    assert!(!od2.join(".propagate-chain-tail").exists());
+
     // Other settings: the old frames are deleted first, then everything is recomputed.
     let other = VideoOptions {
         edge_weight: 0.0,

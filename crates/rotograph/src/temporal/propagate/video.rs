@@ -24,8 +24,10 @@
 //! Resume: the output folder holds a settings key ([`SETTINGS_KEY_FILE`]: a hash of the options
 //! and of the names, sizes and modification times of the frames, keys and masks). A run with
 //! the same key skips every span (a key, the frames before the first key, between two keys,
-//! after the last key) whose output frames all exist and recomputes the others; a run with
-//! another key first deletes the earlier run's output frames.
+//! after the last key) whose output frames all exist and recomputes the others, except that
+//! the chains before the first key and after the last one (unbounded in length) save their
+//! state after every frame and go on from it; a run with another key first deletes the
+//! earlier run's output frames and checkpoints.
 
 use super::blend;
 use super::{propagate_with_error, Guide, PropagateParams, Synthesis};
@@ -94,6 +96,9 @@ pub const EDGE_WEIGHT: f32 = 2.0;
 
 /// Name of the settings key file in the output folder (see the module docs on resume).
 pub const SETTINGS_KEY_FILE: &str = ".propagate-settings-key";
+/// Checkpoints of the chains before the first key and after the last one.
+const CHAIN_HEAD: &str = ".propagate-chain-head";
+const CHAIN_TAIL: &str = ".propagate-chain-tail";
 
 /// The edge guide of a frame: the gradient magnitude of its luma after a Gaussian blur of
 /// σ = 1 px, times 2 (so a sharp black-white step reaches about 200), blurred again by σ = 1 px
@@ -218,7 +223,9 @@ impl Job<'_> {
     }
 
     /// Propagates key `k` (frame index) over `targets` (consecutive, moving away from `k`),
-    /// handing each synthesis to `sink` with the target frame.
+    /// handing each synthesis to `sink` with the target frame. With `resume`, the chain goes on
+    /// from that state (and `targets` start after its frame); with `checkpoint`, the state
+    /// after each frame is saved there.
     fn chain(
         &self,
         k: usize,
@@ -226,14 +233,23 @@ impl Job<'_> {
         targets: impl Iterator<Item = usize>,
         mut sink: impl FnMut(usize, Synthesis, &RgbaImage) -> Result<()>,
         progress: &dyn Progress,
+        (resume, checkpoint): (Option<ChainState>, Option<&Path>),
     ) -> Result<()> {
         let o = self.opts;
         let key_frame = self.read_sized(&self.frames[k], "frame")?;
         let key_edges = edge_map(&key_frame);
         let identity = position_map(self.size.0, self.size.1);
-        let mut prev_pyr = Pyramid::for_params(&key_frame, &o.flow);
-        let mut prev_out = key.clone();
-        let mut pos = identity.clone();
+        let (mut prev_pyr, mut prev_out, mut pos) = match resume {
+            Some(st) => {
+                let frame = self.read_sized(&self.frames[st.t], "frame")?;
+                (Pyramid::for_params(&frame, &o.flow), st.out, st.pos)
+            }
+            None => (
+                Pyramid::for_params(&key_frame, &o.flow),
+                key.clone(),
+                identity.clone(),
+            ),
+        };
         for t in targets {
             if progress.should_stop() {
                 return Err(Error::Interrupted);
@@ -264,8 +280,49 @@ impl Job<'_> {
             pos = pos_t;
             prev_pyr = cur_pyr;
             sink(t, syn, &cur)?;
+            if let Some(path) = checkpoint {
+                ChainState::save(path, t, &prev_out, &pos)?;
+            }
         }
         Ok(())
+    }
+}
+
+/// Where a single-sided chain (before the first key, after the last) stands after frame `t`:
+/// its last output before masking and the advected positions, all the state it carries, so
+/// an interrupted chain resumes exactly where it stopped.
+struct ChainState {
+    t: usize,
+    out: RgbaImage,
+    pos: RgbaImage,
+}
+
+impl ChainState {
+    /// Saves the state atomically: `t`, width, height (u64/u32/u32 little-endian), then the
+    /// raw RGBA bytes of the output and of the positions.
+    fn save(path: &Path, t: usize, out: &RgbaImage, pos: &RgbaImage) -> Result<()> {
+        let mut bytes = Vec::with_capacity(16 + out.as_raw().len() * 2);
+        bytes.extend_from_slice(&(t as u64).to_le_bytes());
+        bytes.extend_from_slice(&out.width().to_le_bytes());
+        bytes.extend_from_slice(&out.height().to_le_bytes());
+        bytes.extend_from_slice(out.as_raw());
+        bytes.extend_from_slice(pos.as_raw());
+        crate::run::atomic_write(path, &bytes)
+    }
+
+    /// The saved state, if there is one of frames of `size` (anything else counts as none).
+    fn load(path: &Path, size: (u32, u32)) -> Option<ChainState> {
+        let bytes = std::fs::read(path).ok()?;
+        let t = u64::from_le_bytes(bytes.get(..8)?.try_into().ok()?) as usize;
+        let w = u32::from_le_bytes(bytes.get(8..12)?.try_into().ok()?);
+        let h = u32::from_le_bytes(bytes.get(12..16)?.try_into().ok()?);
+        let len = (w as usize) * (h as usize) * 4;
+        if (w, h) != size || bytes.len() != 16 + 2 * len {
+            return None;
+        }
+        let out = RgbaImage::from_raw(w, h, bytes[16..16 + len].to_vec())?;
+        let pos = RgbaImage::from_raw(w, h, bytes[16 + len..].to_vec())?;
+        Some(ChainState { t, out, pos })
     }
 }
 
@@ -357,7 +414,11 @@ pub fn propagate_video(
             Ok(false)
         })
         .collect::<Result<_>>()?;
+    let checkpoints = [CHAIN_HEAD, CHAIN_TAIL].map(|name| out_dir.join(name));
     if !same {
+        for c in checkpoints.iter().filter(|c| c.exists()) {
+            std::fs::remove_file(c).map_err(|e| Error::io(c, e))?;
+        }
         crate::run::atomic_write(&key_path, settings.as_bytes())?;
     }
     progress.event(Event::Start {
@@ -390,6 +451,34 @@ pub fn propagate_video(
         report(t, false);
         Ok(())
     };
+    // A single-sided chain (`targets` in chain order) resumes from its checkpoint when every
+    // output up to the checkpoint's frame exists.
+    let single = |k: usize, key: &RgbaImage, targets: Vec<usize>, ckpt: &Path| -> Result<()> {
+        let state = ChainState::load(ckpt, size).and_then(|st| {
+            let p = targets.iter().position(|&t| t == st.t)?;
+            targets[..=p].iter().all(|&t| done[t]).then_some((p, st))
+        });
+        let rest = match &state {
+            Some((p, _)) => {
+                targets[..=*p].iter().for_each(|&t| report(t, true));
+                &targets[p + 1..]
+            }
+            None => &targets[..],
+        };
+        let resume = state.map(|(_, st)| st);
+        job.chain(
+            k,
+            key,
+            rest.iter().copied(),
+            write_out,
+            progress,
+            (resume, Some(ckpt)),
+        )?;
+        std::fs::remove_file(ckpt).or_else(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => Ok(()),
+            _ => Err(Error::io(ckpt, e)),
+        })
+    };
     let tmp = out_dir.join(".propagate-forward");
     let key_images: Vec<RgbaImage> = job
         .keys
@@ -405,12 +494,14 @@ pub fn propagate_video(
         }
         // Frames before the first key: backward from it alone.
         if j == 0 && !skip_if_done(0..k) {
-            job.chain(k, key, (0..k).rev(), write_out, progress)?;
+            single(k, key, (0..k).rev().collect(), &checkpoints[0])?;
         }
         let next = job.keys.get(j + 1).map(|(i, _)| *i);
         match next {
             // Frames after the last key: forward from it alone.
-            None if !skip_if_done(k + 1..n) => job.chain(k, key, k + 1..n, write_out, progress)?,
+            None if !skip_if_done(k + 1..n) => {
+                single(k, key, (k + 1..n).collect(), &checkpoints[1])?
+            }
             Some(b) if b > k + 1 && !skip_if_done(k + 1..b) => {
                 std::fs::create_dir_all(&tmp).map_err(|e| Error::io(&tmp, e))?;
                 let tmp_path = |t: usize, ext: &str| tmp.join(format!("{t}.{ext}"));
@@ -426,6 +517,7 @@ pub fn propagate_video(
                         )
                     },
                     progress,
+                    (None, None),
                 )?;
                 let (w, h) = size;
                 job.chain(
@@ -450,6 +542,7 @@ pub fn propagate_video(
                         Ok(())
                     },
                     progress,
+                    (None, None),
                 )?;
                 std::fs::remove_dir_all(&tmp).map_err(|e| Error::io(&tmp, e))?;
             }
