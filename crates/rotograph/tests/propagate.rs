@@ -343,6 +343,13 @@ fn video_mode_resumes_an_interrupted_run() {
     let r = propagate_video(&fd, &kd, &od, &opts, &NoProgress).unwrap();
     assert_eq!((r.skipped, r.discarded_stale), (0, true), "{r:?}");
     assert_eq!(outputs(&od, n), reference);
+
+    // The output may not be the frames or keys folder (it would delete or mix with them).
+    for bad in [&fd, &kd] {
+        let e = propagate_video(&fd, &kd, bad, &opts, &NoProgress).unwrap_err();
+        assert!(e.to_string().contains("folder of its own"), "{e}");
+    }
+    assert_eq!(outputs(&fd, n).iter().filter(|x| x.is_some()).count(), n);
 }
 
 /// A seeded texture of uncorrelated pixels in 64..=191.

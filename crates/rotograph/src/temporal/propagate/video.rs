@@ -385,6 +385,21 @@ pub fn propagate_video(
     let masks = opts.mask_dir.as_deref().map(by_stem).transpose()?;
     let size = crate::frames::image_header(&frames[0])?.0;
     std::fs::create_dir_all(out_dir).map_err(|e| Error::io(out_dir, e))?;
+    // The output frames are named like the frames (and keys), and a run with new settings
+    // deletes the old ones: the output must be a folder of its own.
+    let canonical = |p: &Path| p.canonicalize().unwrap_or_else(|_| p.to_path_buf());
+    let out_c = canonical(out_dir);
+    for (what, dir) in [("frames", frames_dir), ("keys", keys_dir)]
+        .into_iter()
+        .chain(opts.mask_dir.as_deref().map(|m| ("masks", m)))
+    {
+        if canonical(dir) == out_c {
+            return Err(Error::bad_input(
+                out_dir,
+                format!("is also the {what} folder; write the output to a folder of its own"),
+            ));
+        }
+    }
     let job = Job {
         frames,
         keys,
