@@ -1012,6 +1012,9 @@ pub struct PropagateCmd {
     /// Video mode: weight of the colour guide (key's frame → current frame).
     #[arg(long, default_value_t = 6.0)]
     pub color_weight: f32,
+    /// Video mode: weight of the edge guide (blurred gradient magnitude of the frames); 0: off.
+    #[arg(long, default_value_t = rotograph::temporal::propagate::video::EDGE_WEIGHT)]
+    pub edge_weight: f32,
     /// Video mode: weight of the positional guide (coordinates carried by optical flow).
     #[arg(long, default_value_t = 2.0)]
     pub position_weight: f32,

@@ -522,6 +522,7 @@ fn propagate(a: &args::PropagateCmd, rep: &Reporter) -> anyhow::Result<()> {
         let opts = prop::VideoOptions {
             params: a.params(),
             color_weight: a.color_weight,
+            edge_weight: a.edge_weight,
             position_weight: a.position_weight,
             temporal_weight: a.temporal_weight,
             mask_dir: a.mask_dir.clone(),
@@ -529,10 +530,16 @@ fn propagate(a: &args::PropagateCmd, rep: &Reporter) -> anyhow::Result<()> {
         };
         let r = prop::propagate_video(frames, keys, &a.output, &opts, rep)?;
         rep.say(&format!(
-            "wrote {} frames from {} keys into {}",
-            r.frames,
+            "wrote {} frames from {} keys into {} ({} already done by an earlier run{})",
+            r.frames - r.skipped,
             r.keys,
-            a.output.display()
+            a.output.display(),
+            r.skipped,
+            if r.discarded_stale {
+                "; an earlier run's frames with other settings were deleted"
+            } else {
+                ""
+            }
         ));
         rep.json(serde_json::json!({"event": "done", "report": r}));
         return Ok(());

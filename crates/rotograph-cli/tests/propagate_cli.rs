@@ -152,3 +152,49 @@ fn video_mode_writes_every_frame_and_names_a_stray_key() {
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("nope.png"), "{}", stderr(&o));
 }
+
+#[test]
+fn video_mode_resumes_and_takes_the_edge_weight() {
+    let d = tempfile::tempdir().unwrap();
+    let (fd, kd, od) = (d.path().join("f"), d.path().join("k"), d.path().join("o"));
+    std::fs::create_dir_all(&fd).unwrap();
+    std::fs::create_dir_all(&kd).unwrap();
+    for t in 0..4u32 {
+        texture(48, 40, t)
+            .save(fd.join(format!("{t:05}.png")))
+            .unwrap();
+    }
+    posterize(&texture(48, 40, 0))
+        .save(kd.join("00000.png"))
+        .unwrap();
+    let go = |extra: &[&str]| {
+        let mut args = vec![
+            "--json",
+            "propagate",
+            "--frames",
+            s(&fd),
+            "--keys",
+            s(&kd),
+            "-o",
+            s(&od),
+        ];
+        args.extend_from_slice(extra);
+        run(&args)
+    };
+    let o = go(&[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(done_report(&o)["skipped"], 0);
+    let o = go(&[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(done_report(&o)["skipped"], 4, "a second run redoes nothing");
+    let o = go(&["--edge-weight", "0"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let r = done_report(&o);
+    assert_eq!(
+        (&r["skipped"], &r["discarded_stale"]),
+        (&0.into(), &true.into())
+    );
+    let o = go(&["--edge-weight=-1"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("edge-weight"), "{}", stderr(&o));
+}

@@ -183,7 +183,7 @@ fn is_image_file(path: &Path) -> bool {
 
 /// What identifies a file's content without reading it: its path, length and modification time.
 #[derive(Serialize)]
-struct FileStamp {
+pub(crate) struct FileStamp {
     path: PathBuf,
     len: u64,
     modified_ns: u128,
@@ -191,7 +191,7 @@ struct FileStamp {
 
 /// Stamps of `path` (a file) or of every file directly in it (a folder: frames, masks, prompt
 /// files), sorted by name, so that editing, adding or removing one changes the resume key.
-fn file_stamps(path: &Path) -> Vec<FileStamp> {
+pub(crate) fn file_stamps(path: &Path) -> Vec<FileStamp> {
     let stamp = |p: PathBuf| {
         let meta = std::fs::metadata(&p).ok()?;
         meta.is_file().then(|| FileStamp {

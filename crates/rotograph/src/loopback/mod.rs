@@ -25,6 +25,7 @@ mod store;
 
 pub use image32::ImageF32;
 pub use inputs::{read_prompt_file, FramePrompt, MaskSource};
+pub(crate) use job::file_stamps;
 pub use job::{loopback, loopback_with, LoopbackConfig, LoopbackReport, STORE_DIR};
 pub use source::{store_source, RepeatImage};
 pub use store::FolderStore;

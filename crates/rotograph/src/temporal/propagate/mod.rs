@@ -24,6 +24,7 @@
 //! other bands read from the previous iteration's field, and the uniformity counts are frozen
 //! per PatchMatch iteration. Results depend on the seed only, not on the thread count.
 
+mod blend;
 mod nnf;
 mod pyramid;
 pub use crate::imageops::quality;
