@@ -6,21 +6,9 @@ mod common;
 
 use cli_support::*;
 
-use image::{Rgba, RgbaImage};
-use rotograph::temporal::propagate::quality::psnr;
-
-fn texture(w: u32, h: u32, dx: u32) -> RgbaImage {
-    RgbaImage::from_fn(w, h, |x, y| {
-        let x = x + dx;
-        let v = ((x * 37 + y * 11) ^ (x * y / 7)) % 256;
-        Rgba([
-            v as u8,
-            ((x * 5 + y * 3) % 256) as u8,
-            ((y * 9) % 256) as u8,
-            255,
-        ])
-    })
-}
+use image::RgbaImage;
+use rotograph::imageops::quality::psnr;
+use rotograph::testing::hashed_texture as texture;
 
 fn posterize(img: &RgbaImage) -> RgbaImage {
     let mut out = img.clone();

@@ -110,3 +110,28 @@ fn content_hash(bytes: &[u8]) -> u64 {
     }
     h
 }
+
+/// A deterministic, hash-like RGB texture (rich in unique patches, for patch synthesis and
+/// flow tests), shifted `dx` pixels to the left: `texture(w, h, d)` shows at x what
+/// `texture(w, h, 0)` shows at x + d.
+pub fn hashed_texture(w: u32, h: u32, dx: u32) -> RgbaImage {
+    RgbaImage::from_fn(w, h, |x, y| {
+        let x = x + dx;
+        let v = ((x * 37 + y * 11) ^ (x * y / 7)) % 256;
+        image::Rgba([
+            v as u8,
+            ((x * 5 + y * 3) % 256) as u8,
+            ((y * 9) % 256) as u8,
+            255,
+        ])
+    })
+}
+
+/// The RGB negative of an image, alpha set to 255: a simple deterministic "style".
+pub fn invert(img: &RgbaImage) -> RgbaImage {
+    let mut out = img.clone();
+    for p in out.pixels_mut() {
+        p.0 = [255 - p.0[0], 255 - p.0[1], 255 - p.0[2], 255];
+    }
+    out
+}

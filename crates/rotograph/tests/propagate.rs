@@ -7,9 +7,10 @@
 mod common;
 
 use image::RgbaImage;
+use rotograph::imageops::quality::{psnr, ssim};
 use rotograph::stylize::toon::{Style, Toon};
-use rotograph::temporal::propagate::quality::{psnr, ssim};
 use rotograph::temporal::propagate::{propagate, Guide, PropagateParams};
+use rotograph::testing::{hashed_texture, invert};
 use std::path::Path;
 
 /// The first `n` frames of `clip`, scaled to `width` wide, starting at `start` seconds.
@@ -157,24 +158,7 @@ const VIDEO_SSIM_FLOOR: f64 = 0.970;
 
 /// A small textured frame that moves right by `t` pixels.
 fn moving(t: u32) -> RgbaImage {
-    RgbaImage::from_fn(48, 40, |x, y| {
-        let x = x + 100 - t;
-        let v = ((x * 37 + y * 11) ^ (x * y / 7)) % 256;
-        image::Rgba([
-            v as u8,
-            ((x * 5 + y * 3) % 256) as u8,
-            ((y * 9) % 256) as u8,
-            255,
-        ])
-    })
-}
-
-fn invert(img: &RgbaImage) -> RgbaImage {
-    let mut out = img.clone();
-    for p in out.pixels_mut() {
-        p.0 = [255 - p.0[0], 255 - p.0[1], 255 - p.0[2], 255];
-    }
-    out
+    hashed_texture(48, 40, 100 - t)
 }
 
 #[test]

@@ -296,28 +296,8 @@ pub fn propagate_with_error(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use image::Rgba;
 
-    fn textured(w: u32, h: u32, shift: u32) -> RgbaImage {
-        RgbaImage::from_fn(w, h, |x, y| {
-            let x = x + shift;
-            let v = ((x * 37 + y * 11) ^ (x * y / 7)) % 256;
-            Rgba([
-                v as u8,
-                ((x * 5 + y * 3) % 256) as u8,
-                ((y * 9) % 256) as u8,
-                255,
-            ])
-        })
-    }
-
-    fn invert(img: &RgbaImage) -> RgbaImage {
-        let mut out = img.clone();
-        for p in out.pixels_mut() {
-            p.0 = [255 - p.0[0], 255 - p.0[1], 255 - p.0[2], 255];
-        }
-        out
-    }
+    use crate::testing::{hashed_texture as textured, invert};
 
     #[test]
     fn identity_is_exact_including_borders() {
