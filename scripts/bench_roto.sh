@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Measures (1) the overhead of `rotograph roto` beyond stylizing, against plain ffmpeg doing the
-# same transcode (decode, 12 fps, H.264 CRF 25, audio), and (2) peak RSS of `roto` (toon) on a
+# same transcode (decode, 12 fps, H.264 CRF 25, audio) -- and against ffmpeg doing that transcode
+# and also writing the PNG sequence that roto keeps for resume (its fastest compressing PNG
+# setting, `-compression_level 1 -pred up`) -- and (2) peak RSS of `roto` (toon) on a
 # 5-second and a 1-minute 1080p clip. Runs the peer side by side, alternating, and prints medians.
 #   scripts/bench_roto.sh [REPS] [overhead|rss]   (default 5 repetitions; `overhead` or `rss`:
 #   only that part)
@@ -23,6 +25,9 @@ t() { /usr/bin/time -f "%e %U %S" -o "$W/t1" "$@"; awk '{printf "%s %s ", $1, $2
 for i in $(seq 1 "$REPS"); do
   t ffmpeg -nostdin -v error -y -i "$CLIP" -vf fps=12 -c:v libx264 -crf 25 -pix_fmt yuv420p \
     -c:a aac "$W/peer.mp4"
+  rm -rf "$W/frames" && mkdir "$W/frames"
+  t ffmpeg -nostdin -v error -y -i "$CLIP" -vf fps=12 -c:v libx264 -crf 25 -pix_fmt yuv420p \
+    -c:a aac "$W/peer.mp4" -vf fps=12 -compression_level 1 -pred up "$W/frames/%05d.png"
   rm -rf "$W/roto.rotograph"
   t "$BIN" --quiet roto "$CLIP" -o "$W/roto.mp4" --backend none
   rm -rf "$W/roto.rotograph"
@@ -31,15 +36,20 @@ for i in $(seq 1 "$REPS"); do
   t "$BIN" --quiet roto "$CLIP" -o "$W/roto.mp4"
   echo >>"$W/times"
 done
+rm -rf "$W/roto.rotograph"
+"$BIN" --quiet roto "$CLIP" -o "$W/roto.mp4" --backend none
+echo "kept frames: peer 2 $(du -sm "$W/frames" | cut -f1) MB, roto $(du -sm "$W/roto.rotograph" | cut -f1) MB"
 python3 - "$W/times" <<'PY'
 import statistics, sys
 rows = [list(map(float, l.split())) for l in open(sys.argv[1]) if l.strip()]
 m = [statistics.median(c) for c in zip(*rows)]
-pw, pc, nw, nc, sw, sc, tw, tc = m
+pw, pc, fw, fc, nw, nc, sw, sc, tw, tc = m
 print("| run | wall (median) | CPU-s (median) | wall vs ffmpeg | CPU vs ffmpeg |")
 print("|---|---:|---:|---:|---:|")
 print(f"| ffmpeg transcode (peer) | {pw:.2f} s | {pc:.2f} | 1.00x | 1.00x |")
+print(f"| ffmpeg transcode + PNG frames (peer 2) | {fw:.2f} s | {fc:.2f} | {fw/pw:.2f}x | {fc/pc:.2f}x |")
 print(f"| roto --backend none | {nw:.2f} s | {nc:.2f} | {nw/pw:.2f}x | {nc/pc:.2f}x |")
+print(f"| roto --backend none vs peer 2 | | | {nw/fw:.2f}x | {nc/fc:.2f}x |")
 print(f"| roto --backend none --no-keep-frames | {sw:.2f} s | {sc:.2f} | {sw/pw:.2f}x | {sc/pc:.2f}x |")
 print(f"| roto (toon) | {tw:.2f} s | {tc:.2f} | {tw/pw:.2f}x | {tc/pc:.2f}x |")
 PY
