@@ -546,7 +546,7 @@ fn video_mode_gradient_fix_keeps_the_source_outside_the_mask() {
     // Two keys of different styles, so the two sides disagree and the fix has work to do.
     let mut dark = invert(&frames[6]);
     dark.pixels_mut()
-        .for_each(|p| (0..3).for_each(|c| p.0[c] = p.0[c] / 2));
+        .for_each(|p| (0..3).for_each(|c| p.0[c] /= 2));
     write_all(&kd, &[(0, &invert(&frames[0])), (6, &dark)]);
     let mask = image::GrayImage::from_fn(48, 40, |x, y| {
         image::Luma([if x < 30 && y > 8 { 255 } else { 0 }])
