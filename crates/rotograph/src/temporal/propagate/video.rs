@@ -17,11 +17,11 @@
 //! (smoothed) match errors, so each pixel comes mostly from the key that explains it better,
 //! and the blend's local contrast is restored to the inputs' (a histogram-preserving blend after
 //! Jamriška et al.; see `blend.rs`), so the middle of a span is not washed out. With
-//! [`Blend::Gradient`] the paper's gradient-domain fix follows: each pixel keeps the gradients
-//! of the lower-error side, the blend is the data term of a screened Poisson solve, so no seam
-//! shows where the sides switch. Frames stream: the forward sequence of a span goes to a hidden folder in
-//! the output and is blended while the backward sequence is computed, so memory does not grow
-//! with the clip.
+//! [`Blend::Gradient`] (off by default) the paper's gradient-domain fix follows: each pixel
+//! keeps the gradients of the lower-error side, the blend is the data term of a screened
+//! Poisson solve, so no seam shows where the sides switch. Frames stream: the forward sequence
+//! of a span goes to a hidden folder in the output and is blended while the backward sequence
+//! is computed, so memory does not grow with the clip.
 //!
 //! Resume: the output folder holds a settings key ([`SETTINGS_KEY_FILE`]: a hash of the options
 //! and of the names, sizes and modification times of the frames, keys and masks). A run with
