@@ -1021,6 +1021,9 @@ pub struct PropagateCmd {
     /// Video mode: weight of the temporal guide (previous output warped by optical flow).
     #[arg(long, default_value_t = 1.0)]
     pub temporal_weight: f32,
+    /// Video mode: how the results of two keys are blended between them.
+    #[arg(long, value_enum, default_value_t = BlendArg::Histogram)]
+    pub blend: BlendArg,
     /// Weight of a guide, in the order of the --guide flags (the first --weight is guide 1's,
     /// and so on); guides without one weigh 1.
     #[arg(long, value_name = "W")]
@@ -1066,6 +1069,25 @@ impl PropagateCmd {
             style_weight: self.style_weight,
             extra_pass_3x3: self.extra_pass_3x3,
             seed: self.seed,
+        }
+    }
+}
+
+/// `rotograph propagate --blend`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum BlendArg {
+    /// Error-aware weights and the histogram-preserving blend.
+    Histogram,
+    /// The histogram-preserving blend plus the gradient-domain fix (the gradients of the
+    /// lower-error side, screened Poisson solve).
+    Gradient,
+}
+
+impl From<BlendArg> for rotograph::temporal::propagate::Blend {
+    fn from(b: BlendArg) -> Self {
+        match b {
+            BlendArg::Histogram => Self::Histogram,
+            BlendArg::Gradient => Self::Gradient,
         }
     }
 }

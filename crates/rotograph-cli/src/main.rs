@@ -526,6 +526,7 @@ fn propagate(a: &args::PropagateCmd, rep: &Reporter) -> anyhow::Result<()> {
             position_weight: a.position_weight,
             temporal_weight: a.temporal_weight,
             mask_dir: a.mask_dir.clone(),
+            blend: a.blend.into(),
             ..Default::default()
         };
         let r = prop::propagate_video(frames, keys, &a.output, &opts, rep)?;

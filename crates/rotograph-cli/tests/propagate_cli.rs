@@ -186,3 +186,44 @@ fn video_mode_resumes_and_takes_the_edge_weight() {
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("edge-weight"), "{}", stderr(&o));
 }
+
+#[test]
+fn video_mode_takes_the_blend() {
+    let d = tempfile::tempdir().unwrap();
+    let (fd, kd) = (d.path().join("f"), d.path().join("k"));
+    std::fs::create_dir_all(&fd).unwrap();
+    std::fs::create_dir_all(&kd).unwrap();
+    for t in 0..5u32 {
+        texture(48, 40, 2 * t)
+            .save(fd.join(format!("{t:05}.png")))
+            .unwrap();
+    }
+    posterize(&texture(48, 40, 0))
+        .save(kd.join("00000.png"))
+        .unwrap();
+    texture(48, 40, 100).save(kd.join("00004.png")).unwrap();
+    let go = |out: &str, blend: &str| {
+        let od = d.path().join(out);
+        let o = run(&[
+            "propagate",
+            "--frames",
+            s(&fd),
+            "--keys",
+            s(&kd),
+            "--blend",
+            blend,
+            "-o",
+            s(&od),
+        ]);
+        (o, od)
+    };
+    let (o, hist) = go("h", "histogram");
+    assert!(o.status.success(), "{}", stderr(&o));
+    let (o, grad) = go("g", "gradient");
+    assert!(o.status.success(), "{}", stderr(&o));
+    let read = |dir: &std::path::Path| image::open(dir.join("00002.png")).unwrap().to_rgba8();
+    assert_ne!(read(&hist), read(&grad), "--blend gradient changed nothing");
+    let (o, _) = go("x", "nope");
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("nope"), "{}", stderr(&o));
+}

@@ -2,6 +2,7 @@
 //!
 //!     cargo run --release -p rotograph --example propagate_bench -- DIR [--weight W]
 //!         [--patch P] [--sv N] [--pm N] [--extra] [--frames N] [--video]
+//!         [--two-keys] [--blend histogram|gradient]
 //!
 //! DIR comes from `scripts/make_propagate_set.py` (frames/NNNNN.png, flow/NNNNN.flo = true flow
 //! from frame k to frame 0). The style is the toon stylizer: key = toon(frame 0); each frame k
@@ -14,12 +15,17 @@
 //! it, without the stylizer or scoring, so the process's peak memory is the engine's.
 //! `--identity` also synthesizes frame 0 onto itself and prints the PSNR against the key over
 //! the whole frame and without a 32-pixel border.
+//! `--two-keys` (video mode) adds a second key, toon(last frame), so that frames 1..N-2 are
+//! blends of the two keys' sequences (scored: frames 1..N-2), and times one blend of the middle
+//! frame's two syntheses with each blend; `--blend gradient` turns the gradient-domain fix on.
 
 use rotograph::flow::{warp, FlowField};
 use rotograph::frames::read_frame;
 use rotograph::stylize::toon::{Style, Toon};
+use rotograph::temporal::propagate::{
+    blend_syntheses, propagate_video, propagate_with_error, Blend, VideoOptions,
+};
 use rotograph::temporal::propagate::{propagate, quality, Guide, PropagateParams};
-use rotograph::temporal::propagate::{propagate_video, VideoOptions};
 use std::path::PathBuf;
 
 /// User + system CPU seconds of this process (Linux; 0 elsewhere).
@@ -39,7 +45,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let dir = PathBuf::from(args.next().ok_or("usage: propagate_bench DIR [options]")?);
     let mut params = PropagateParams::default();
     let (mut weight, mut frames, mut video, mut engine_only) = (1.0f32, 10usize, false, false);
-    let mut identity = false;
+    let (mut identity, mut two_keys, mut blend) = (false, false, Blend::Histogram);
     while let Some(a) = args.next() {
         let mut val = || args.next().ok_or(format!("{a} needs a value"));
         match a.as_str() {
@@ -52,6 +58,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             "--video" => video = true,
             "--engine-only" => engine_only = true,
             "--identity" => identity = true,
+            "--two-keys" => two_keys = true,
+            "--blend" => {
+                blend = match val()?.as_str() {
+                    "histogram" => Blend::Histogram,
+                    "gradient" => Blend::Gradient,
+                    other => return Err(format!("unknown blend {other}").into()),
+                }
+            }
             other => return Err(format!("unknown option {other}").into()),
         }
     }
@@ -108,14 +122,51 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             std::fs::copy(dir.join("frames").join(&name), fd.join(&name))?;
         }
         key.save(kd.join("00000.png"))?;
+        if two_keys {
+            let last = toon.apply(&frame(frames - 1)?.image, 0.75);
+            last.save(kd.join(format!("{:05}.png", frames - 1)))?;
+        }
         let opts = VideoOptions {
             params: params.clone(),
+            blend,
             ..Default::default()
         };
         let t0 = cpu_seconds();
         propagate_video(&fd, &kd, &od, &opts, &rotograph::NoProgress)?;
-        video_cpu = (cpu_seconds() - t0) / (frames - 1) as f64;
+        video_cpu = (cpu_seconds() - t0) / (frames - 1 - usize::from(two_keys)) as f64;
     }
+    // The blend step alone, on the middle frame (one colour guide from each key).
+    if video && two_keys {
+        let (m, last) = (frames / 2, frames - 1);
+        let (fm, fl) = (frame(m)?.image, frame(last)?.image);
+        let g = |src| {
+            [Guide {
+                source: src,
+                target: &fm,
+                weight,
+            }]
+        };
+        let a = propagate_with_error(&key, &g(&f0), &params)?;
+        let b = propagate_with_error(&toon.apply(&fl, 0.75), &g(&fl), &params)?;
+        for mode in [Blend::Histogram, Blend::Gradient] {
+            let (reps, t0) = (5, cpu_seconds());
+            let wall = std::time::Instant::now();
+            for _ in 0..reps {
+                blend_syntheses(&a, &b, mode)?;
+            }
+            println!(
+                "blend {mode:?} of frame {m}: {:.3} CPU-s, {:.3} s wall per frame",
+                (cpu_seconds() - t0) / reps as f64,
+                wall.elapsed().as_secs_f64() / reps as f64
+            );
+        }
+    }
+    // With two keys the last frame is a key: scored are the blended frames only.
+    let frames = if video && two_keys {
+        frames - 1
+    } else {
+        frames
+    };
     let (mut sums, mut n, mut cpu_total) = ([0.0f64; 4], 0.0, 0.0);
     println!("frame  psnr_dB  ssim    cpu_s   warp_psnr_dB  warp_ssim");
     for k in 1..frames {

@@ -385,3 +385,204 @@ fn video_mode_blend_between_disagreeing_keys_keeps_contrast() {
     // And it is a blend, not one of the keys.
     assert!(psnr(&mid, &a) < 20.0 && psnr(&mid, &b) < 20.0);
 }
+
+// ------------------------------------------------ gradient-domain fix of the blend
+
+use rotograph::temporal::propagate::{blend_syntheses, propagate_with_error, Blend};
+
+/// Seam energy of a blend: the mean of |∇ G_σ(img − truth)|² (σ = 2 px, so the independent
+/// pixel noise of the syntheses does not count, steps and blotches do; forward differences,
+/// summed over RGB) over the pixels within 2 of a switch of `selection` (the blend's seams),
+/// and their count.
+fn seam_energy(img: &RgbaImage, truth: &RgbaImage, selection: &image::GrayImage) -> (f64, usize) {
+    use rotograph::imageops::{blur::gaussian_blur, Plane};
+    let (w, h) = img.dimensions();
+    let diff: Vec<Plane> = (0..3)
+        .map(|c| {
+            let p = Plane::from_fn(w as usize, h as usize, |x, y| {
+                img.get_pixel(x as u32, y as u32).0[c] as f32
+                    - truth.get_pixel(x as u32, y as u32).0[c] as f32
+            });
+            gaussian_blur(&p, 2.0)
+        })
+        .collect();
+    let d = |x: u32, y: u32, c: usize| diff[c].data()[(y * w + x) as usize] as f64;
+    let s = |x: u32, y: u32| selection.get_pixel(x, y).0[0];
+    let (mut sum, mut n) = (0.0, 0);
+    for y in 2..h - 3 {
+        for x in 2..w - 3 {
+            if (x - 2..=x + 2).any(|u| (y - 2..=y + 2).any(|v| s(u, v) != s(x, y))) {
+                for c in 0..3 {
+                    sum += (d(x + 1, y, c) - d(x, y, c)).powi(2)
+                        + (d(x, y + 1, c) - d(x, y, c)).powi(2);
+                }
+                n += 1;
+            }
+        }
+    }
+    (sum / n.max(1) as f64, n)
+}
+
+/// Floors of the gradient-domain fix on real footage against the histogram-preserving blend
+/// alone, per frame: it measured up to 1.0 dB PSNR and 0.0085 SSIM below it (two-key blends) and
+/// up to 1.3 dB / 0.005 (video mode); see BENCHMARKS.md. The tests fail past these.
+const FIX_PSNR_LOSS: f64 = 1.5;
+const FIX_SSIM_LOSS: f64 = 0.015;
+
+#[test]
+fn gradient_fix_on_real_footage_two_key_blends() {
+    // Keys toon(frame 0) and toon(frame 6) each synthesize frames 1-5 (one colour guide); the
+    // two results are blended with and without the fix and scored against toon(frame).
+    let clip = shared_or_skip!("media/video/bikes.mp4");
+    let f = frames(&clip, "2", 320, 7);
+    let toon = Toon::new(Style::Toon, 1);
+    let (k0, k6) = (toon.apply(&f[0], 0.75), toon.apply(&f[6], 0.75));
+    let params = PropagateParams::default();
+    for (t, frame) in f.iter().enumerate().take(6).skip(1) {
+        let truth = toon.apply(frame, 0.75);
+        let a = propagate_with_error(&k0, &one_guide(&f[0], frame), &params).unwrap();
+        let b = propagate_with_error(&k6, &one_guide(&f[6], frame), &params).unwrap();
+        let hist = blend_syntheses(&a, &b, Blend::Histogram).unwrap();
+        let grad = blend_syntheses(&a, &b, Blend::Gradient).unwrap();
+        assert_eq!(hist.selection, grad.selection, "one selection for both");
+        let (sh, n) = seam_energy(&hist.image, &truth, &hist.selection);
+        let (sg, _) = seam_energy(&grad.image, &truth, &grad.selection);
+        let (ph, pg) = (psnr(&hist.image, &truth), psnr(&grad.image, &truth));
+        let (qh, qg) = (ssim(&hist.image, &truth), ssim(&grad.image, &truth));
+        eprintln!(
+            "frame {t}: seam energy {sh:.2} -> {sg:.2} over {n} px; PSNR {ph:.2} -> {pg:.2} dB; \
+             SSIM {qh:.4} -> {qg:.4}"
+        );
+        // The fix acts (it is not the blend)...
+        assert!(
+            psnr(&grad.image, &hist.image) < 45.0,
+            "frame {t}: no change"
+        );
+        // ...and costs at most the measured amount.
+        assert!(
+            pg >= ph - FIX_PSNR_LOSS,
+            "frame {t}: PSNR {pg:.2} from {ph:.2}"
+        );
+        assert!(
+            qg >= qh - FIX_SSIM_LOSS,
+            "frame {t}: SSIM {qg:.4} from {qh:.4}"
+        );
+    }
+}
+
+#[test]
+fn video_mode_gradient_fix_scores_against_the_truth() {
+    let clip = shared_or_skip!("media/video/bikes.mp4");
+    let f = frames(&clip, "2", 320, 7);
+    let toon = Toon::new(Style::Toon, 1);
+    let d = tempfile::tempdir().unwrap();
+    let (fd, kd) = (d.path().join("f"), d.path().join("k"));
+    write_all(
+        &fd,
+        &f.iter()
+            .enumerate()
+            .map(|(i, x)| (i + 1, x))
+            .collect::<Vec<_>>(),
+    );
+    let (k0, k6) = (toon.apply(&f[0], 0.75), toon.apply(&f[6], 0.75));
+    write_all(&kd, &[(1, &k0), (7, &k6)]);
+    let mut scores = Vec::new();
+    for blend in [Blend::Histogram, Blend::Gradient] {
+        let od = d.path().join(format!("{blend:?}"));
+        let opts = VideoOptions {
+            blend,
+            ..Default::default()
+        };
+        let t0 = std::time::Instant::now();
+        propagate_video(&fd, &kd, &od, &opts, &NoProgress).unwrap();
+        let secs = t0.elapsed().as_secs_f64();
+        let (mut p, mut s) = (Vec::new(), Vec::new());
+        for (i, frame) in f.iter().enumerate() {
+            let out = image::open(od.join(format!("{:05}.png", i + 1)))
+                .unwrap()
+                .to_rgba8();
+            let truth = toon.apply(frame, 0.75);
+            if i == 0 || i == 6 {
+                assert_eq!(out, truth, "keys are copied through");
+                continue;
+            }
+            p.push(psnr(&out, &truth));
+            s.push(ssim(&out, &truth));
+        }
+        eprintln!("{blend:?}: {secs:.2} s wall, PSNR {p:.2?}, SSIM {s:.4?}");
+        scores.push((p, s));
+    }
+    let ((ph, sh), (pg, sg)) = (&scores[0], &scores[1]);
+    for i in 0..5 {
+        assert!(
+            pg[i] >= VIDEO_PSNR_FLOOR - 1.3,
+            "frame {}: PSNR {:.2}",
+            i + 1,
+            pg[i]
+        );
+        assert!(
+            pg[i] >= ph[i] - FIX_PSNR_LOSS,
+            "frame {}: PSNR {:.2}",
+            i + 1,
+            pg[i]
+        );
+        assert!(
+            sg[i] >= sh[i] - FIX_SSIM_LOSS,
+            "frame {}: SSIM {:.4}",
+            i + 1,
+            sg[i]
+        );
+        assert!(pg[i] != ph[i], "frame {}: the fix changed nothing", i + 1);
+    }
+}
+
+#[test]
+fn video_mode_gradient_fix_keeps_the_source_outside_the_mask() {
+    let d = tempfile::tempdir().unwrap();
+    let (fd, kd, md) = (d.path().join("f"), d.path().join("k"), d.path().join("m"));
+    let n = 7;
+    let frames: Vec<RgbaImage> = (0..n).map(|t| moving(3 * t as u32)).collect();
+    write_all(&fd, &frames.iter().enumerate().collect::<Vec<_>>());
+    // Two keys of different styles, so the two sides disagree and the fix has work to do.
+    let mut dark = invert(&frames[6]);
+    dark.pixels_mut()
+        .for_each(|p| (0..3).for_each(|c| p.0[c] /= 2));
+    write_all(&kd, &[(0, &invert(&frames[0])), (6, &dark)]);
+    let mask = image::GrayImage::from_fn(48, 40, |x, y| {
+        image::Luma([if x < 30 && y > 8 { 255 } else { 0 }])
+    });
+    std::fs::create_dir_all(&md).unwrap();
+    for i in 0..n {
+        mask.save(md.join(format!("{i:05}.png"))).unwrap();
+    }
+    let run = |blend: Blend, out: &str| {
+        let od = d.path().join(out);
+        let opts = VideoOptions {
+            mask_dir: Some(md.clone()),
+            blend,
+            ..Default::default()
+        };
+        propagate_video(&fd, &kd, &od, &opts, &NoProgress).unwrap();
+        outputs(&od, n)
+    };
+    let (grad, hist) = (run(Blend::Gradient, "g"), run(Blend::Histogram, "h"));
+    let mut changed = 0;
+    for (i, frame) in frames.iter().enumerate() {
+        let (g, h) = (grad[i].as_ref().unwrap(), hist[i].as_ref().unwrap());
+        for (x, y, p) in g.enumerate_pixels() {
+            if mask.get_pixel(x, y).0[0] == 0 {
+                assert_eq!(
+                    p,
+                    frame.get_pixel(x, y),
+                    "frame {i} ({x},{y}) outside the mask"
+                );
+            } else if p != h.get_pixel(x, y) {
+                changed += 1;
+            }
+        }
+    }
+    assert!(
+        changed > 100,
+        "the fix changed only {changed} masked pixels"
+    );
+}

@@ -10,6 +10,7 @@ pub mod color;
 pub mod dog;
 pub mod edge_preserving;
 pub mod fastmath;
+pub(crate) mod poisson;
 pub mod quality;
 pub mod quantize;
 

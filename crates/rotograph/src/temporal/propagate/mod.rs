@@ -32,6 +32,7 @@ pub mod video;
 mod vote;
 
 use crate::error::{Error, Result};
+pub use blend::{blend_syntheses, Blend, Blended};
 use image::RgbaImage;
 use pyramid::Plane;
 pub use video::{propagate_video, VideoOptions, VideoReport};

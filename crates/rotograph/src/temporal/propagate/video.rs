@@ -16,10 +16,12 @@
 //! Between two keys both sequences exist; they are blended per pixel with weights from their
 //! (smoothed) match errors, so each pixel comes mostly from the key that explains it better,
 //! and the blend's local contrast is restored to the inputs' (a histogram-preserving blend after
-//! Jamriška et al.; see `blend.rs`), so the middle of a span is not washed out. Not yet done: the
-//! gradient-domain fix. Frames stream: the forward sequence of a span goes to a hidden folder in
-//! the output and is blended while the backward sequence is computed, so memory does not grow
-//! with the clip.
+//! Jamriška et al.; see `blend.rs`), so the middle of a span is not washed out. With
+//! [`Blend::Gradient`] (off by default) the paper's gradient-domain fix follows: each pixel
+//! keeps the gradients of the lower-error side, the blend is the data term of a screened
+//! Poisson solve, so no seam shows where the sides switch. Frames stream: the forward sequence
+//! of a span goes to a hidden folder in the output and is blended while the backward sequence
+//! is computed, so memory does not grow with the clip.
 //!
 //! Resume: the output folder holds a settings key ([`SETTINGS_KEY_FILE`]: a hash of the options
 //! and of the names, sizes and modification times of the frames, keys and masks). A run with
@@ -29,7 +31,7 @@
 //! state after every frame and go on from it; a run with another key first deletes the
 //! earlier run's output frames and checkpoints.
 
-use super::blend;
+use super::blend::{self, Blend};
 use super::{propagate_with_error, Guide, PropagateParams, Synthesis};
 use crate::error::{Error, Result};
 use crate::flow::{compute_flow, warp, FlowParams, Pyramid};
@@ -62,6 +64,9 @@ pub struct VideoOptions {
     /// Folder of masks named like the frames (white: stylize, black: keep the source frame);
     /// `None` stylizes everything.
     pub mask_dir: Option<PathBuf>,
+    /// How the two results between two keys are combined (default: the histogram-preserving
+    /// blend, without the gradient-domain fix).
+    pub blend: Blend,
 }
 
 impl Default for VideoOptions {
@@ -74,6 +79,7 @@ impl Default for VideoOptions {
             temporal_weight: 1.0,
             flow: FlowParams::default(),
             mask_dir: None,
+            blend: Blend::default(),
         }
     }
 }
@@ -534,7 +540,6 @@ pub fn propagate_video(
                     progress,
                     (None, None),
                 )?;
-                let (w, h) = size;
                 job.chain(
                     b,
                     &key_images[j + 1],
@@ -547,11 +552,11 @@ pub fn propagate_video(
                             .chunks_exact(4)
                             .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
                             .collect();
-                        let wa = blend::weights(
-                            &blend::smooth_error(err_f, w, h),
-                            &blend::smooth_error(s.error, w, h),
-                        );
-                        let out = blend::contrast_preserving(&fwd, &s.image, &wa);
+                        let fwd = Synthesis {
+                            image: fwd,
+                            error: err_f,
+                        };
+                        let out = blend::blend_syntheses(&fwd, &s, opts.blend)?.image;
                         job.write(t, out, src)?;
                         report(t, false);
                         Ok(())
