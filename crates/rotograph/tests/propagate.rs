@@ -221,6 +221,28 @@ fn video_mode_masks_many_keys_and_bad_keys() {
         e.to_string().contains("00003.png") && e.to_string().contains("10x10"),
         "{e}"
     );
+    // A corrupt key after a good one fails the run before any frame is written.
+    let bad3 = d.path().join("bad3");
+    write_all(&bad3, &[(0, &keys[0].1), (4, &keys[2].1), (8, &keys[4].1)]);
+    let png = std::fs::read(bad3.join("00008.png")).unwrap();
+    std::fs::write(bad3.join("00008.png"), &png[..png.len() / 2]).unwrap();
+    let od3 = d.path().join("o3");
+    let e = propagate_video(&fd, &bad3, &od3, &VideoOptions::default(), &NoProgress).unwrap_err();
+    assert!(e.to_string().contains("00008.png"), "{e}");
+    let written = std::fs::read_dir(&od3).map_or(0, |r| {
+        r.filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .path()
+                .extension()
+                .is_some_and(|x| x == "png")
+        })
+        .count()
+    });
+    assert_eq!(
+        written, 0,
+        "frames were written before the bad key was found"
+    );
 }
 
 /// Stops the run after `limit` frame events (like Ctrl-C part way through).

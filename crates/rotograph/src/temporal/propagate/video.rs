@@ -414,6 +414,11 @@ pub fn propagate_video(
         out_dir,
         opts,
     };
+    // Every key is decoded and checked before any work, so that a bad key late in the clip
+    // fails the run at once; afterwards at most two keys are held at a time.
+    for (_, p) in &job.keys {
+        job.read_sized(p, "key")?;
+    }
     let n = job.frames.len();
     // Resume: outputs count as done only under the same settings key; other settings' outputs
     // are deleted before the new key is written, so they can never be taken for done later.
@@ -501,13 +506,20 @@ pub fn propagate_video(
         })
     };
     let tmp = out_dir.join(".propagate-forward");
-    let key_images: Vec<RgbaImage> = job
-        .keys
-        .iter()
-        .map(|(_, p)| job.read_sized(p, "key"))
-        .collect::<Result<_>>()?;
-    for (j, ((k, _), key)) in job.keys.iter().zip(&key_images).enumerate() {
+    // Keys are read one ahead (this key and the next), never all at once: memory does not grow
+    // with the number of keys.
+    let mut next_key = match job.keys.first() {
+        Some((_, p)) => Some(job.read_sized(p, "key")?),
+        None => None,
+    };
+    for (j, (k, _)) in job.keys.iter().enumerate() {
         let k = *k;
+        let key = next_key.take().expect("read ahead of its turn");
+        next_key = match job.keys.get(j + 1) {
+            Some((_, p)) => Some(job.read_sized(p, "key")?),
+            None => None,
+        };
+        let key = &key;
         if !skip_if_done(k..k + 1) {
             let source = job.read_sized(&job.frames[k], "frame")?;
             job.write(k, key.clone(), &source)?;
@@ -542,7 +554,7 @@ pub fn propagate_video(
                 )?;
                 job.chain(
                     b,
-                    &key_images[j + 1],
+                    next_key.as_ref().expect("a next key exists in this arm"),
                     (k + 1..b).rev(),
                     |t, s, src| {
                         let fwd = read_frame(&tmp_path(t, "png"))?.image;
