@@ -1,70 +1,156 @@
-// Minimal driver for the public EbSynth engine (jamriska/ebsynth), used only by
-// scripts/bench_ebsynth.sh to compare it with `rotograph propagate`. It is our own
-// code and calls nothing but the public `ebsynthRun` entry point of include/ebsynth.h.
+// Driver for the public EbSynth engine (github.com/jamriska/ebsynth), used only by
+// scripts/bench_ebsynth.sh to compare it with `rotograph propagate`. Our own code: it reads raw
+// RGB files instead of PNGs (the engine's CLI needs stb_image, which the benchmark does not
+// fetch) and calls the engine's CPU backend, ebsynthRunCpu (src/ebsynth_cpu.h), which is what
+// the public ebsynthRun(EBSYNTH_BACKEND_CPU, ...) of include/ebsynth.h dispatches to.
 //
-// Usage: ebsynth_driver W H STYLE.rgb GUIDE_SRC.rgb GUIDE_TGT.rgb OUT.rgb [patch uniformity searchvote pm]
-// All images are raw 8-bit RGB, W*H*3 bytes, scan-line order, same size.
-// Defaults mirror the engine's own CLI defaults (patch 5, uniformity 3500, 6 search/vote
-// and 4 PatchMatch iterations per level, weighted voting, stop threshold 5, style weight 1
-// and guide weight 1 split evenly over channels, pyramid levels chosen automatically).
-// NOTE: not yet run against the real engine; verify the defaults against its src/ebsynth.cpp.
+//   ebsynth_driver W H STYLE.rgb GUIDE_SRC.rgb GUIDE_TGT.rgb OUT.rgb [options]
+//
+// All images are raw 8-bit RGB, W*H*3 bytes, scan-line order, same size. Options and their
+// defaults are those of the engine's own CLI (src/ebsynth.cpp, main):
+//   -patchsize 5  -uniformity 3500  -searchvoteiters 6  -patchmatchiters 4  -stopthreshold 5
+//   -pyramidlevels auto  -styleweight 1  -guideweight 1 (one guide: 1/number of guides)
+// Like the CLI, each weight is split evenly over its image's channels, an image whose pixels
+// are all grey counts as one channel, the pyramid gets the most levels whose coarsest image
+// still holds 2*patch+1 pixels (a requested count is capped there), and votes are plain
+// (EBSYNTH_VOTEMODE_PLAIN). The CLI's -extrapass3x3 is refused: the CPU backend of the stored
+// engine source takes no such argument (its header and the CLI disagree on this).
 #include "ebsynth.h"
-
-// Older copies of ebsynth.h name only the CUDA backend; any other value selects the CPU path.
-#ifndef EBSYNTH_BACKEND_CPU
-#define EBSYNTH_BACKEND_CPU 0x0001
-#endif
+#include "ebsynth_cpu.h"
 
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
+#include <string>
 #include <vector>
 
 static bool read_raw(const char* path, std::vector<unsigned char>& buf) {
   FILE* f = std::fopen(path, "rb");
-  if (!f) { std::fprintf(stderr, "cannot open %s\n", path); return false; }
+  if (!f) {
+    std::fprintf(stderr, "cannot open %s\n", path);
+    return false;
+  }
   const size_t got = std::fread(buf.data(), 1, buf.size(), f);
+  const bool extra = std::fgetc(f) != EOF;
   std::fclose(f);
-  if (got != buf.size()) { std::fprintf(stderr, "%s: expected %zu bytes, got %zu\n", path, buf.size(), got); return false; }
+  if (got != buf.size() || extra) {
+    std::fprintf(stderr, "%s: expected exactly %zu bytes (W*H*3)\n", path, buf.size());
+    return false;
+  }
   return true;
+}
+
+// True when every pixel has r == g == b (the CLI then uses one channel).
+static bool all_grey(const std::vector<unsigned char>& rgb) {
+  for (size_t i = 0; i + 2 < rgb.size(); i += 3) {
+    if (rgb[i] != rgb[i + 1] || rgb[i + 1] != rgb[i + 2]) return false;
+  }
+  return true;
+}
+
+// Keeps the first `channels` (1 or 3) of each RGB pixel.
+static std::vector<unsigned char> take_channels(const std::vector<unsigned char>& rgb, int channels) {
+  if (channels == 3) return rgb;
+  std::vector<unsigned char> out(rgb.size() / 3);
+  for (size_t i = 0; i < out.size(); i++) out[i] = rgb[3 * i];
+  return out;
 }
 
 int main(int argc, char** argv) {
   if (argc < 7) {
-    std::fprintf(stderr, "usage: %s W H STYLE.rgb GUIDE_SRC.rgb GUIDE_TGT.rgb OUT.rgb [patch uniformity searchvote pm]\n", argv[0]);
+    std::fprintf(stderr,
+                 "usage: %s W H STYLE.rgb GUIDE_SRC.rgb GUIDE_TGT.rgb OUT.rgb [-patchsize N] "
+                 "[-uniformity U] [-searchvoteiters N] [-patchmatchiters N] [-stopthreshold N] "
+                 "[-pyramidlevels N] [-styleweight W] [-guideweight W]\n",
+                 argv[0]);
     return 2;
   }
   const int w = std::atoi(argv[1]);
   const int h = std::atoi(argv[2]);
-  const int patch = argc > 7 ? std::atoi(argv[7]) : 5;
-  const float uniformity = argc > 8 ? float(std::atof(argv[8])) : 3500.0f;
-  const int search_vote = argc > 9 ? std::atoi(argv[9]) : 6;
-  const int pm_iters = argc > 10 ? std::atoi(argv[10]) : 4;
-  if (w <= 0 || h <= 0 || patch < 3 || patch % 2 == 0) {
-    std::fprintf(stderr, "bad size %dx%d or patch %d (odd, >= 3)\n", w, h, patch);
+  int patch = 5, search_vote = 6, pm_iters = 4, stop = 5, levels_req = -1;
+  float uniformity = 3500.0f, style_weight = 1.0f, guide_weight = 1.0f;
+  for (int i = 7; i < argc; i++) {
+    const std::string opt = argv[i];
+    if (opt == "-extrapass3x3") {
+      std::fprintf(stderr, "-extrapass3x3: not supported by this engine source's CPU backend\n");
+      return 2;
+    }
+    if (i + 1 >= argc) {
+      std::fprintf(stderr, "%s needs a value\n", opt.c_str());
+      return 2;
+    }
+    const char* v = argv[++i];
+    if (opt == "-patchsize") patch = std::atoi(v);
+    else if (opt == "-uniformity") uniformity = float(std::atof(v));
+    else if (opt == "-searchvoteiters") search_vote = std::atoi(v);
+    else if (opt == "-patchmatchiters") pm_iters = std::atoi(v);
+    else if (opt == "-stopthreshold") stop = std::atoi(v);
+    else if (opt == "-pyramidlevels") levels_req = std::atoi(v);
+    else if (opt == "-styleweight") style_weight = float(std::atof(v));
+    else if (opt == "-guideweight") guide_weight = float(std::atof(v));
+    else {
+      std::fprintf(stderr, "unknown option %s\n", opt.c_str());
+      return 2;
+    }
+  }
+  if (w <= 0 || h <= 0 || patch < 3 || patch % 2 == 0 || search_vote < 0 || pm_iters < 0 ||
+      stop < 0 || levels_req == 0 || levels_req < -1) {
+    std::fprintf(stderr, "bad size %dx%d or settings (patch odd >= 3, counts >= 0, levels >= 1)\n", w, h, patch);
     return 2;
   }
   const size_t n = size_t(w) * size_t(h) * 3;
-  std::vector<unsigned char> style(n), gsrc(n), gtgt(n), out(n);
-  if (!read_raw(argv[3], style) || !read_raw(argv[4], gsrc) || !read_raw(argv[5], gtgt)) return 1;
+  std::vector<unsigned char> style_rgb(n), gsrc_rgb(n), gtgt_rgb(n);
+  if (!read_raw(argv[3], style_rgb) || !read_raw(argv[4], gsrc_rgb) || !read_raw(argv[5], gtgt_rgb)) return 1;
 
-  // Automatic pyramid depth: the coarsest level must still hold a 2*patch+1 window.
-  int levels = 1;
-  for (int l = 32; l >= 1; l--) {
-    const float s = std::pow(2.0f, -float(l - 1));
-    if (int(float(std::min(w, h)) * s) >= 2 * patch + 1) { levels = l; break; }
+  const int style_ch = all_grey(style_rgb) ? 1 : 3;
+  const int guide_ch = (all_grey(gsrc_rgb) && all_grey(gtgt_rgb)) ? 1 : 3;
+  std::vector<unsigned char> style = take_channels(style_rgb, style_ch);
+  std::vector<unsigned char> gsrc = take_channels(gsrc_rgb, guide_ch);
+  std::vector<unsigned char> gtgt = take_channels(gtgt_rgb, guide_ch);
+
+  // The CLI's rule: level l (0 = finest) has size floor(size * 2^-l) in float arithmetic;
+  // the pyramid gets l+1 levels for the largest l whose smaller side is >= 2*patch+1.
+  int max_levels = 0;
+  for (int level = 32; level >= 0; level--) {
+    const float s = std::pow(2.0f, -float(level));
+    const int lw = int(float(w) * s), lh = int(float(h) * s);
+    if (std::min(lw, lh) >= 2 * patch + 1) {
+      max_levels = level + 1;
+      break;
+    }
   }
-  std::vector<int> sv(levels, search_vote), pm(levels, pm_iters), stop(levels, 5);
-  float style_w[3] = {1.0f / 3, 1.0f / 3, 1.0f / 3};
-  float guide_w[3] = {1.0f / 3, 1.0f / 3, 1.0f / 3};
+  if (max_levels == 0) {
+    std::fprintf(stderr, "image %dx%d is smaller than one %d px pyramid window\n", w, h, 2 * patch + 1);
+    return 2;
+  }
+  const int levels = levels_req == -1 ? max_levels : std::min(levels_req, max_levels);
+  std::vector<int> sv(levels, search_vote), pm(levels, pm_iters), stops(levels, stop);
+  std::vector<float> style_w(style_ch, style_weight / float(style_ch));
+  std::vector<float> guide_w(guide_ch, guide_weight / float(guide_ch));
+  std::vector<unsigned char> out(size_t(w) * size_t(h) * style_ch);
 
-  ebsynthRun(EBSYNTH_BACKEND_CPU, 3, 3, w, h, style.data(), gsrc.data(), w, h, gtgt.data(), nullptr,
-             style_w, guide_w, uniformity, patch, EBSYNTH_VOTEMODE_WEIGHTED, levels, sv.data(), pm.data(),
-             stop.data(), out.data());
+  std::fprintf(stderr, "ebsynth cpu: %dx%d, patch %d, uniformity %.0f, levels %d, search-vote %d, patchmatch %d, stop %d, style %d ch x %.3f, guide %d ch x %.3f\n",
+               w, h, patch, uniformity, levels, search_vote, pm_iters, stop, style_ch, style_w[0], guide_ch, guide_w[0]);
 
+  ebsynthRunCpu(style_ch, guide_ch, w, h, style.data(), gsrc.data(), w, h, gtgt.data(), nullptr,
+                style_w.data(), guide_w.data(), uniformity, patch, EBSYNTH_VOTEMODE_PLAIN, levels,
+                sv.data(), pm.data(), stops.data(), nullptr, out.data());
+
+  std::vector<unsigned char> out_rgb(n);
+  for (size_t i = 0; i < size_t(w) * size_t(h); i++) {
+    for (int c = 0; c < 3; c++) out_rgb[3 * i + c] = out[i * style_ch + (style_ch == 3 ? c : 0)];
+  }
   FILE* f = std::fopen(argv[6], "wb");
-  if (!f || std::fwrite(out.data(), 1, n, f) != n) { std::fprintf(stderr, "cannot write %s\n", argv[6]); return 1; }
-  std::fclose(f);
+  if (!f) {
+    std::fprintf(stderr, "cannot write %s\n", argv[6]);
+    return 1;
+  }
+  const bool ok = std::fwrite(out_rgb.data(), 1, n, f) == n;
+  if (std::fclose(f) != 0 || !ok) {
+    std::fprintf(stderr, "cannot write %s\n", argv[6]);
+    return 1;
+  }
   return 0;
 }
