@@ -18,12 +18,16 @@
 # as the project's build-linux-cpu_only.sh does (its CLI, src/ebsynth.cpp, is left out: it
 # needs stb_image).
 #
+# The copy of the engine source measured in BENCHMARKS.md has a CPU backend without the extra
+# 3x3 pass (its src/ebsynth_cpu.h takes no extraPass3x3); with a newer copy the driver is built
+# with it and the heavy settings add -extrapass3x3 for EbSynth too.
+#
 # Environment:
 #   THREADS="1 2"     thread counts (OMP_NUM_THREADS for EbSynth, RAYON_NUM_THREADS for ours)
 #   ENGINES="ebsynth rotograph"
 #   HEAVY=1           also the heavier settings of issue 6 on 1 thread (guide weight 6, patch 7,
-#                     12 search-vote and 6 PatchMatch iterations; ours also with the extra 3x3
-#                     pass, which the EbSynth CPU backend lacks), frames 1..HEAVY_FRAMES (3)
+#                     12 search-vote and 6 PatchMatch iterations; then both with the extra
+#                     3x3 pass where the EbSynth backend has it), frames 1..HEAVY_FRAMES (3)
 #   RESULTS=FILE      keep the per-frame table (TSV) there
 #   ROTOGRAPH_BIN, TOON_BIN, EBSYNTH_DRIVER: prebuilt binaries (skip cargo / g++)
 #   ROTOGRAPH_SHARED: the shared media folder (default ../shared)
@@ -51,7 +55,10 @@ if [[ -z "$driver" && " $ENGINES " == *" ebsynth "* ]]; then
     if [[ ! -x "$driver" || "$root/scripts/ebsynth_driver.cpp" -nt "$driver" || "$src/src/ebsynth_cpu.cpp" -nt "$driver" ]]; then
         echo "== building the EbSynth CPU engine + driver (g++ -O3 -fopenmp)"
         # jzq.h marks functions __host__ __device__ for CUDA; a host-only build defines them away.
-        g++ -O3 -fopenmp -DNDEBUG -std=c++11 -D__host__= -D__device__= \
+        # Newer copies of the CPU backend take an extraPass3x3 argument; older ones do not.
+        extra=()
+        grep -q extraPass3x3 "$src/src/ebsynth_cpu.h" && extra=(-DEBSYNTH_CPU_EXTRA_PASS)
+        g++ -O3 -fopenmp -DNDEBUG -std=c++11 -D__host__= -D__device__= "${extra[@]}" \
             -I"$src/include" -I"$src/src" "$src/src/ebsynth_cpu.cpp" scripts/ebsynth_driver.cpp \
             -o "$driver.tmp" 2> "$driver.log" || { cat "$driver.log" >&2; exit 1; }
         mv "$driver.tmp" "$driver"
@@ -134,6 +141,10 @@ for size in $SIZES; do
             if [[ " $ENGINES " == *" ebsynth "* ]]; then
                 run ebsynth "$size" heavy 1 "$k" "$d/out/ebsynth_heavy" \
                     -guideweight 6 -patchsize 7 -searchvoteiters 12 -patchmatchiters 6
+                if "$driver" --has-extra-pass; then
+                    run ebsynth "$size" heavy+3x3 1 "$k" "$d/out/ebsynth_heavy3" \
+                        -guideweight 6 -patchsize 7 -searchvoteiters 12 -patchmatchiters 6 -extrapass3x3
+                fi
             fi
             if [[ " $ENGINES " == *" rotograph "* ]]; then
                 run rotograph "$size" heavy 1 "$k" "$d/out/rotograph_heavy" \

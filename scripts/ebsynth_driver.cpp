@@ -13,8 +13,10 @@
 // Like the CLI, each weight is split evenly over its image's channels, an image whose pixels
 // are all grey counts as one channel, the pyramid gets the most levels whose coarsest image
 // still holds 2*patch+1 pixels (a requested count is capped there), and votes are plain
-// (EBSYNTH_VOTEMODE_PLAIN). The CLI's -extrapass3x3 is refused: the CPU backend of the stored
-// engine source takes no such argument (its header and the CLI disagree on this).
+// (EBSYNTH_VOTEMODE_PLAIN). -extrapass3x3 needs a CPU backend that takes the extraPass3x3
+// argument (upstream's current one); build with -DEBSYNTH_CPU_EXTRA_PASS for it (the benchmark
+// script does when src/ebsynth_cpu.h declares it). Older copies lack it; the driver then
+// refuses the option. `ebsynth_driver --has-extra-pass` exits 0 when it was built with it.
 #include "ebsynth.h"
 #include "ebsynth_cpu.h"
 
@@ -59,11 +61,17 @@ static std::vector<unsigned char> take_channels(const std::vector<unsigned char>
 }
 
 int main(int argc, char** argv) {
+#ifdef EBSYNTH_CPU_EXTRA_PASS
+  const bool has_extra_pass = true;
+#else
+  const bool has_extra_pass = false;
+#endif
+  if (argc == 2 && std::string(argv[1]) == "--has-extra-pass") return has_extra_pass ? 0 : 1;
   if (argc < 7) {
     std::fprintf(stderr,
                  "usage: %s W H STYLE.rgb GUIDE_SRC.rgb GUIDE_TGT.rgb OUT.rgb [-patchsize N] "
                  "[-uniformity U] [-searchvoteiters N] [-patchmatchiters N] [-stopthreshold N] "
-                 "[-pyramidlevels N] [-styleweight W] [-guideweight W]\n",
+                 "[-pyramidlevels N] [-styleweight W] [-guideweight W] [-extrapass3x3]\n",
                  argv[0]);
     return 2;
   }
@@ -71,11 +79,16 @@ int main(int argc, char** argv) {
   const int h = std::atoi(argv[2]);
   int patch = 5, search_vote = 6, pm_iters = 4, stop = 5, levels_req = -1;
   float uniformity = 3500.0f, style_weight = 1.0f, guide_weight = 1.0f;
+  int extra_pass = 0;
   for (int i = 7; i < argc; i++) {
     const std::string opt = argv[i];
     if (opt == "-extrapass3x3") {
-      std::fprintf(stderr, "-extrapass3x3: not supported by this engine source's CPU backend\n");
-      return 2;
+      if (!has_extra_pass) {
+        std::fprintf(stderr, "-extrapass3x3: this engine source's CPU backend has no extra pass\n");
+        return 2;
+      }
+      extra_pass = 1;
+      continue;
     }
     if (i + 1 >= argc) {
       std::fprintf(stderr, "%s needs a value\n", opt.c_str());
@@ -131,12 +144,19 @@ int main(int argc, char** argv) {
   std::vector<float> guide_w(guide_ch, guide_weight / float(guide_ch));
   std::vector<unsigned char> out(size_t(w) * size_t(h) * style_ch);
 
-  std::fprintf(stderr, "ebsynth cpu: %dx%d, patch %d, uniformity %.0f, levels %d, search-vote %d, patchmatch %d, stop %d, style %d ch x %.3f, guide %d ch x %.3f\n",
-               w, h, patch, uniformity, levels, search_vote, pm_iters, stop, style_ch, style_w[0], guide_ch, guide_w[0]);
+  std::fprintf(stderr, "ebsynth cpu: %dx%d, patch %d, uniformity %.0f, levels %d, search-vote %d, patchmatch %d, stop %d, style %d ch x %.3f, guide %d ch x %.3f, extra pass %d\n",
+               w, h, patch, uniformity, levels, search_vote, pm_iters, stop, style_ch, style_w[0], guide_ch, guide_w[0],
+               extra_pass);
 
+#ifdef EBSYNTH_CPU_EXTRA_PASS
+  ebsynthRunCpu(style_ch, guide_ch, w, h, style.data(), gsrc.data(), w, h, gtgt.data(), nullptr,
+                style_w.data(), guide_w.data(), uniformity, patch, EBSYNTH_VOTEMODE_PLAIN, levels,
+                sv.data(), pm.data(), stops.data(), extra_pass, nullptr, out.data());
+#else
   ebsynthRunCpu(style_ch, guide_ch, w, h, style.data(), gsrc.data(), w, h, gtgt.data(), nullptr,
                 style_w.data(), guide_w.data(), uniformity, patch, EBSYNTH_VOTEMODE_PLAIN, levels,
                 sv.data(), pm.data(), stops.data(), nullptr, out.data());
+#endif
 
   std::vector<unsigned char> out_rgb(n);
   for (size_t i = 0; i < size_t(w) * size_t(h); i++) {
