@@ -105,31 +105,39 @@ pub(crate) struct LevelInputs<'a> {
     pub guide_weights: &'a [f32],
 }
 
-/// Feature channels of one side, interleaved per pixel (style RGB, then each guide's RGB), each
-/// channel pre-scaled by the square root of its weight so that the patch error is a plain sum
-/// of squares, and padded by `r` pixels of edge replication on every side.
+/// Feature channels of one side, interleaved per pixel (style RGB, then each guide's RGB) as
+/// 8-bit values (the images' own precision; pyramid averages and the voted estimate rounded),
+/// padded by `r` pixels of edge replication on every side. A byte a channel keeps the source
+/// features of a random candidate in a quarter of the cache lines floats would take: the search
+/// is bound by those misses. Each channel's weight applies in [`patch_dist`].
 struct Features {
     stride: usize,
     channels: usize,
-    data: Vec<f32>,
+    data: Vec<u8>,
+}
+
+/// Rounds a 0..=255 float channel value to a byte.
+#[inline]
+fn quantize(v: f32) -> u8 {
+    v.round().clamp(0.0, 255.0) as u8
 }
 
 impl Features {
-    /// Pads `planes` (all one size) with their scales.
-    fn build(planes: &[(&Plane, f32)], width: usize, height: usize, r: usize) -> Self {
+    /// Pads `planes` (all one size).
+    fn build(planes: &[&Plane], width: usize, height: usize, r: usize) -> Self {
         let channels = planes.len() * 3;
         let (pw, ph) = (width + 2 * r, height + 2 * r);
-        let mut data = vec![0.0; pw * ph * channels];
+        let mut data = vec![0u8; pw * ph * channels];
         data.par_chunks_mut(pw * channels)
             .enumerate()
             .for_each(|(py, row)| {
                 let y = py.saturating_sub(r).min(height - 1);
                 for px in 0..pw {
                     let x = px.saturating_sub(r).min(width - 1);
-                    for (k, (plane, scale)) in planes.iter().enumerate() {
+                    for (k, plane) in planes.iter().enumerate() {
                         let i = (y * width + x) * 3;
                         for c in 0..3 {
-                            row[px * channels + k * 3 + c] = plane.data[i + c] * scale;
+                            row[px * channels + k * 3 + c] = quantize(plane.data[i + c]);
                         }
                     }
                 }
@@ -141,8 +149,8 @@ impl Features {
         }
     }
 
-    /// Replaces the first three channels (the style estimate) with `plane * scale`.
-    fn set_style(&mut self, plane: &Plane, scale: f32, r: usize) {
+    /// Replaces the first three channels (the style estimate) with `plane`.
+    fn set_style(&mut self, plane: &Plane, r: usize) {
         let (w, h) = (plane.width, plane.height);
         let (stride, channels) = (self.stride, self.channels);
         self.data
@@ -154,16 +162,19 @@ impl Features {
                     let x = px.saturating_sub(r).min(w - 1);
                     let i = (y * w + x) * 3;
                     for c in 0..3 {
-                        row[px * channels + c] = plane.data[i + c] * scale;
+                        row[px * channels + c] = quantize(plane.data[i + c]);
                     }
                 }
             });
     }
 }
 
-/// Sum of squared differences over the patches whose top-left padded pixels are `t` and `s`,
-/// channels `ch0..`; stops early (returning a value >= `bound`) once it reaches `bound`.
-#[inline]
+/// Weighted sum of squared differences over the patches whose top-left padded pixels are `t`
+/// and `s`, channels `ch0..`; `lane_w` holds each value's weight along one patch row (its
+/// channel's weight, repeated per pixel). Stops early (returning a value >= `bound`) once it
+/// reaches `bound`.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
 fn patch_dist(
     tf: &Features,
     sf: &Features,
@@ -171,6 +182,7 @@ fn patch_dist(
     s: (usize, usize),
     ps: usize,
     ch0: usize,
+    lane_w: &[f32],
     bound: f32,
 ) -> f32 {
     let c = tf.channels;
@@ -183,24 +195,28 @@ fn patch_dist(
         let sr = &sf.data[si..si + row_len];
         if ch0 == 0 {
             let mut acc = [0.0f32; 8];
-            let (tc, sc) = (tr.chunks_exact(8), sr.chunks_exact(8));
-            let (trem, srem) = (tc.remainder(), sc.remainder());
-            for (a, b) in tc.zip(sc) {
+            let (tc, sc, wc) = (
+                tr.chunks_exact(8),
+                sr.chunks_exact(8),
+                lane_w.chunks_exact(8),
+            );
+            let (trem, srem, wrem) = (tc.remainder(), sc.remainder(), wc.remainder());
+            for ((a, b), w) in tc.zip(sc).zip(wc) {
                 for i in 0..8 {
-                    let d = a[i] - b[i];
-                    acc[i] += d * d;
+                    let d = a[i] as f32 - b[i] as f32;
+                    acc[i] += w[i] * (d * d);
                 }
             }
-            for (a, b) in trem.iter().zip(srem) {
-                let d = a - b;
-                acc[0] += d * d;
+            for ((a, b), w) in trem.iter().zip(srem).zip(wrem) {
+                let d = *a as f32 - *b as f32;
+                acc[0] += w * (d * d);
             }
             sum += acc.iter().sum::<f32>();
         } else {
             for k in 0..ps {
                 for ch in ch0..c {
-                    let d = tr[k * c + ch] - sr[k * c + ch];
-                    sum += d * d;
+                    let d = tr[k * c + ch] as f32 - sr[k * c + ch] as f32;
+                    sum += lane_w[ch] * (d * d);
                 }
             }
         }
@@ -253,8 +269,9 @@ struct Uniformity {
     weight: f32,
     /// Use added by one more patch (the patch area).
     own: f32,
-    used: Vec<f32>,
-    fair: Vec<f32>,
+    /// Per source pixel, `[used, fair]` side by side: a candidate's cost then reads one cache
+    /// line, not two (the lookup of a random candidate is mostly a cache miss).
+    use_fair: Vec<[f32; 2]>,
 }
 
 impl Uniformity {
@@ -265,8 +282,7 @@ impl Uniformity {
         let mut u = Uniformity {
             weight,
             own: ((2 * r + 1) * (2 * r + 1)) as f32,
-            used: Vec::new(),
-            fair,
+            use_fair: fair.into_iter().map(|f| [0.0, f]).collect(),
         };
         u.update(field, sw, sh, r);
         u
@@ -280,17 +296,21 @@ impl Uniformity {
         for &[x, y] in &field.map {
             centres[y as usize * sw + x as usize] += 1.0;
         }
-        self.used = box_clamped(&box_clamped(&centres, sw, sh, r, false), sw, sh, r, true);
+        let used = box_clamped(&box_clamped(&centres, sw, sh, r, false), sw, sh, r, true);
+        for (uf, u) in self.use_fair.iter_mut().zip(used) {
+            uf[0] = u;
+        }
     }
 
     /// The term for source centre `i`; `current` when the patch being scored already counts.
-    #[inline]
+    #[inline(always)]
     fn cost(&self, i: usize, current: bool) -> f32 {
         if self.weight == 0.0 {
             return 0.0;
         }
-        let used = self.used[i] + if current { 0.0 } else { self.own };
-        self.weight * used / self.fair[i]
+        let [used, fair] = self.use_fair[i];
+        let used = used + if current { 0.0 } else { self.own };
+        self.weight * used / fair
     }
 }
 
@@ -298,6 +318,8 @@ impl Uniformity {
 struct Sweep<'a> {
     tf: &'a Features,
     sf: &'a Features,
+    /// Weight of each value of a patch row (see [`patch_dist`]).
+    lane_w: &'a [f32],
     uni: &'a Uniformity,
     ps: usize,
     ch0: usize,
@@ -310,7 +332,7 @@ struct Sweep<'a> {
 impl Sweep<'_> {
     /// (total cost, patch error) of matching target `(x, y)` to source `c`, or infinite totals
     /// when it cannot beat `best`.
-    #[inline]
+    #[inline(always)]
     fn score(&self, x: usize, y: usize, c: [i32; 2], current: bool, best: f32) -> (f32, f32) {
         let si = c[1] as usize * self.sw as usize + c[0] as usize;
         let occ = self.uni.cost(si, current);
@@ -324,6 +346,7 @@ impl Sweep<'_> {
             (c[0] as usize, c[1] as usize),
             self.ps,
             self.ch0,
+            self.lane_w,
             best - occ,
         );
         if d + occ >= best {
@@ -333,7 +356,7 @@ impl Sweep<'_> {
         }
     }
 
-    #[inline]
+    #[inline(always)]
     fn clamp(&self, c: [i32; 2]) -> [i32; 2] {
         [c[0].clamp(0, self.sw - 1), c[1].clamp(0, self.sh - 1)]
     }
@@ -343,6 +366,62 @@ impl Sweep<'_> {
     /// that the sweep propagates from (above it forward, below it backward) as it was before
     /// the sweep, if inside the image.
     fn band(
+        &self,
+        edge: Option<&[[i32; 2]]>,
+        y0: usize,
+        out: &mut [[i32; 2]],
+        dist: &mut [f32],
+        fwd: bool,
+        seed: u64,
+    ) {
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU supports AVX2, checked just above.
+            return unsafe { self.band_avx2(edge, y0, out, dist, fwd, seed) };
+        }
+        self.band_any(edge, y0, out, dist, fwd, seed)
+    }
+
+    /// [`Sweep::band`] compiled for AVX2: the same code (no fused multiply-add, so the same
+    /// results bit for bit), its patch distances vectorized by the compiler 8 floats wide.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    unsafe fn band_avx2(
+        &self,
+        edge: Option<&[[i32; 2]]>,
+        y0: usize,
+        out: &mut [[i32; 2]],
+        dist: &mut [f32],
+        fwd: bool,
+        seed: u64,
+    ) {
+        self.band_any(edge, y0, out, dist, fwd, seed)
+    }
+
+    /// Tries source centre `c` (clamped) for target `(x, y)`; keeps it if it beats the best.
+    #[inline(always)]
+    fn consider(
+        &self,
+        (x, y): (usize, usize),
+        c: [i32; 2],
+        best_n: &mut [i32; 2],
+        best: &mut f32,
+        best_d: &mut f32,
+    ) {
+        let c = self.clamp(c);
+        if c == *best_n {
+            return;
+        }
+        let (t, d) = self.score(x, y, c, false, *best);
+        if t < *best {
+            *best = t;
+            *best_d = d;
+            *best_n = c;
+        }
+    }
+
+    #[inline(always)]
+    fn band_any(
         &self,
         edge: Option<&[[i32; 2]]>,
         y0: usize,
@@ -363,25 +442,18 @@ impl Sweep<'_> {
                 let i = ly * tw + x;
                 let mut best_n = out[i];
                 let (mut best, mut best_d) = self.score(x, y, best_n, true, f32::INFINITY);
-                let consider =
-                    |c: [i32; 2], best_n: &mut [i32; 2], best: &mut f32, best_d: &mut f32| {
-                        let c = self.clamp(c);
-                        if c == *best_n {
-                            return;
-                        }
-                        let (t, d) = self.score(x, y, c, false, *best);
-                        if t < *best {
-                            *best = t;
-                            *best_d = d;
-                            *best_n = c;
-                        }
-                    };
                 // Propagation from the neighbours already visited in this sweep.
                 let step: i32 = if fwd { 1 } else { -1 };
                 let nx = x as isize - step as isize;
                 if nx >= 0 && (nx as usize) < tw {
                     let n = out[ly * tw + nx as usize];
-                    consider([n[0] + step, n[1]], &mut best_n, &mut best, &mut best_d);
+                    self.consider(
+                        (x, y),
+                        [n[0] + step, n[1]],
+                        &mut best_n,
+                        &mut best,
+                        &mut best_d,
+                    );
                 }
                 let ny = y as isize - step as isize;
                 if ny >= 0 && (ny as usize) < self.th {
@@ -391,7 +463,13 @@ impl Sweep<'_> {
                     } else {
                         edge.expect("edge row of a band inside the image")[x]
                     };
-                    consider([n[0], n[1] + step], &mut best_n, &mut best, &mut best_d);
+                    self.consider(
+                        (x, y),
+                        [n[0], n[1] + step],
+                        &mut best_n,
+                        &mut best,
+                        &mut best_d,
+                    );
                 }
                 // Random search around the best match at halving radii.
                 let mut radius = radius0;
@@ -401,7 +479,7 @@ impl Sweep<'_> {
                         best_n[0] + rng.below(span) - radius,
                         best_n[1] + rng.below(span) - radius,
                     ];
-                    consider(c, &mut best_n, &mut best, &mut best_d);
+                    self.consider((x, y), c, &mut best_n, &mut best, &mut best_d);
                     radius /= 2;
                 }
                 out[i] = best_n;
@@ -425,16 +503,20 @@ pub(crate) fn synthesize_level(
     let (sw, sh) = (inputs.style.width, inputs.style.height);
     let style = &inputs.style;
     let (tw, th) = (field.width, field.height);
-    let style_scale = (params.style_weight / 3.0).sqrt();
+    // Each channel's weight: the style's and each guide's weight spread over its 3 channels.
+    let channel_w: Vec<f32> = std::iter::once(params.style_weight)
+        .chain(inputs.guide_weights.iter().copied())
+        .flat_map(|w| [w / 3.0; 3])
+        .collect();
+    let lane_w: Vec<f32> = (0..ps).flat_map(|_| channel_w.iter().copied()).collect();
 
     // The target's style channels are filled from the estimate each iteration.
     let zeros = Plane::zeros(tw, th);
-    let mut src_planes = vec![(style, style_scale)];
-    let mut tgt_planes = vec![(&zeros, 0.0)];
-    for (k, w) in inputs.guide_weights.iter().enumerate() {
-        let scale = (w / 3.0).sqrt();
-        src_planes.push((&inputs.source_guides[k], scale));
-        tgt_planes.push((&inputs.target_guides[k], scale));
+    let mut src_planes = vec![style];
+    let mut tgt_planes = vec![&zeros];
+    for k in 0..inputs.guide_weights.len() {
+        src_planes.push(&inputs.source_guides[k]);
+        tgt_planes.push(&inputs.target_guides[k]);
     }
     let sf = Features::build(&src_planes, sw, sh, r);
     let mut tf = Features::build(&tgt_planes, tw, th, r);
@@ -450,7 +532,7 @@ pub(crate) fn synthesize_level(
     for sv in 0..params.search_vote_iters {
         let ch0 = match &estimate {
             Some(e) if params.style_weight > 0.0 => {
-                tf.set_style(e, style_scale, r);
+                tf.set_style(e, r);
                 0
             }
             _ => 3,
@@ -463,6 +545,7 @@ pub(crate) fn synthesize_level(
             let sweep = Sweep {
                 tf: &tf,
                 sf: &sf,
+                lane_w: &lane_w,
                 uni: &uni,
                 ps,
                 ch0,
