@@ -127,6 +127,68 @@ impl Template {
         (bx, by)
     }
 
+    /// The flow of the patch at `at`: starts from the best-matching of `start` and the
+    /// neighbours' flows, then runs up to `iters` inverse-compositional Gauss-Newton steps. The
+    /// result is kept only when it explains the patch at least as well as the start and did
+    /// not run more than a patch side away from it; otherwise the start is returned.
+    #[allow(clippy::too_many_arguments)]
+    fn search(
+        &self,
+        b: &Level,
+        at: (usize, usize),
+        ps: usize,
+        start: (f32, f32),
+        anchor: (f32, f32),
+        neighbours: [Option<(f32, f32)>; 2],
+        iters: usize,
+        d: &mut [f32],
+    ) -> ((f32, f32), (f32, f32)) {
+        let mut cand = start;
+        let mut best = self.residual(b, at, ps, cand, d);
+        let mut tried = [start; 2];
+        for (k, nb) in neighbours.into_iter().enumerate() {
+            let Some(nb) = nb else { continue };
+            if nb == cand || tried[..k].contains(&nb) {
+                continue;
+            }
+            tried[k] = nb;
+            let c = self.residual(b, at, ps, nb, d);
+            if c < best {
+                best = c;
+                cand = nb;
+            }
+        }
+        let anchor = if cand == start { anchor } else { cand };
+        let Some(hi) = self.hinv else {
+            return (cand, anchor);
+        };
+        // A patch displaced mostly outside the image matches only the clamped border: its
+        // residual says nothing, so the search would wander off.
+        let (w, h) = (b.img.width() as f32, b.img.height() as f32);
+        let span = |p: f32, n: f32| ((p + ps as f32).min(n) - p.max(0.0)).max(0.0) / ps as f32;
+        if span(at.0 as f32 + cand.0, w) * span(at.1 as f32 + cand.1, h) < 0.5 {
+            return (cand, anchor);
+        }
+        let (mut u, mut v) = cand;
+        for _ in 0..iters {
+            let (bx, by) = self.gradient_step(b, at, ps, (u, v), d);
+            let du = hi[0] * bx + hi[1] * by;
+            let dv = hi[1] * bx + hi[2] * by;
+            u -= du;
+            v -= dv;
+            if du * du + dv * dv < 1e-4 {
+                break;
+            }
+        }
+        let end = self.residual(b, at, ps, (u, v), d);
+        let moved = (u - anchor.0).powi(2) + (v - anchor.1).powi(2);
+        if end <= best && moved <= (ps * ps) as f32 {
+            ((u, v), anchor)
+        } else {
+            (cand, anchor)
+        }
+    }
+
     /// Samples the second image under the patch displaced by (u, v) into `d` as differences to
     /// the template, mean removed; returns the sum of squares.
     fn residual(
@@ -197,62 +259,67 @@ impl Template {
     }
 }
 
+/// Patch rows searched in sequence by one task. Within a stripe every patch can take its upper
+/// and lower neighbours' flows (spatial propagation); stripes are fixed in size, not in number,
+/// so the result does not depend on the thread count.
+const STRIPE_ROWS: usize = 16;
+
 /// Sparse patch flows on the grid, then densified: the dense flow of level `a` → `b`.
+///
+/// As in DIS with spatial propagation, the search runs twice over each stripe of patch rows:
+/// forward (left to right, top to bottom), where a patch may start from its left or upper
+/// neighbour's flow instead of the coarser level's when that matches better, then backward
+/// (right to left, bottom to top) from the right and lower neighbours. Each pass spends half
+/// the Gauss-Newton iterations. Without the backward pass a good match found late in a row
+/// or stripe never reaches the patches before it, which costs most at the large
+/// displacements of a stereo pair.
 pub(super) fn patch_flow(a: &Level, b: &Level, init: &FlowField, params: &FlowParams) -> FlowField {
     let (w, h) = (a.img.width(), a.img.height());
     let ps = params.patch_size.min(w).min(h);
     let xs = grid(w, ps, params.patch_stride);
     let ys = grid(h, ps, params.patch_stride);
     let half = ps as f32 / 2.0 - 0.5;
-    // One row of patches per task; within a row, each patch may start from its left
-    // neighbour's result when that matches better (spatial propagation), so rows stay
-    // deterministic whatever the thread count.
-    let rows: Vec<Vec<(f32, f32)>> = ys
-        .par_iter()
-        .map(|&py| {
+    let first_iters = params.patch_iterations.div_ceil(2);
+    let second_iters = params.patch_iterations - first_iters;
+    let nx = xs.len();
+    let mut flows = vec![(0.0f32, 0.0f32); nx * ys.len()];
+    flows
+        .par_chunks_mut(nx * STRIPE_ROWS)
+        .zip(ys.par_chunks(STRIPE_ROWS))
+        .for_each(|(out, sys)| {
             let mut d = vec![0.0f32; ps * ps];
-            let mut out: Vec<(f32, f32)> = Vec::with_capacity(xs.len());
-            for &px in &xs {
-                let tpl = Template::new(a, px, py, ps);
-                let mut cand = init.sample(px as f32 + half, py as f32 + half);
-                let mut best = tpl.residual(b, (px, py), ps, (cand.0, cand.1), &mut d);
-                if let Some(&left) = out.last() {
-                    if left != cand {
-                        let c = tpl.residual(b, (px, py), ps, (left.0, left.1), &mut d);
-                        if c < best {
-                            best = c;
-                            cand = left;
-                        }
-                    }
-                }
-                let Some(hi) = tpl.hinv else {
-                    out.push(cand);
-                    continue;
-                };
-                let (mut u, mut v) = cand;
-                for _ in 0..params.patch_iterations {
-                    let (bx, by) = tpl.gradient_step(b, (px, py), ps, (u, v), &mut d);
-                    let du = hi[0] * bx + hi[1] * by;
-                    let dv = hi[1] * bx + hi[2] * by;
-                    u -= du;
-                    v -= dv;
-                    if du * du + dv * dv < 1e-4 {
-                        break;
-                    }
-                }
-                let end = tpl.residual(b, (px, py), ps, (u, v), &mut d);
-                // Keep the search result only when it explains the patch better than where it
-                // started and did not run away.
-                let moved = (u - cand.0).powi(2) + (v - cand.1).powi(2);
-                if end <= best && moved <= (ps * ps) as f32 {
-                    out.push((u, v));
-                } else {
-                    out.push(cand);
+            let rows = sys.len();
+            let mut anchors = vec![(0.0f32, 0.0f32); out.len()];
+            // Forward pass.
+            for (r, &py) in sys.iter().enumerate() {
+                for (c, &px) in xs.iter().enumerate() {
+                    let tpl = Template::new(a, px, py, ps);
+                    let start = init.sample(px as f32 + half, py as f32 + half);
+                    let left = (c > 0).then(|| out[r * nx + c - 1]);
+                    let up = (r > 0).then(|| out[(r - 1) * nx + c]);
+                    let (f, anc) =
+                        tpl.search(b, (px, py), ps, start, start, [left, up], first_iters, &mut d);
+                    out[r * nx + c] = f;
+                    anchors[r * nx + c] = anc;
                 }
             }
-            out
-        })
-        .collect();
+            if second_iters == 0 {
+                return;
+            }
+            // Backward pass.
+            for (r, &py) in sys.iter().enumerate().rev() {
+                for (c, &px) in xs.iter().enumerate().rev() {
+                    let tpl = Template::new(a, px, py, ps);
+                    let right = (c + 1 < nx).then(|| out[r * nx + c + 1]);
+                    let down = (r + 1 < rows).then(|| out[(r + 1) * nx + c]);
+                    let cur = out[r * nx + c];
+                    let anc = anchors[r * nx + c];
+                    out[r * nx + c] =
+                        tpl.search(b, (px, py), ps, cur, anc, [right, down], second_iters, &mut d).0;
+                }
+            }
+        });
+    let rows: Vec<Vec<(f32, f32)>> = flows.chunks(nx).map(|r| r.to_vec()).collect();
     densify(a, b, &xs, &ys, ps, &rows)
 }
 
