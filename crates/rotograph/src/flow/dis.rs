@@ -33,48 +33,82 @@ fn coverage(n: usize, starts: &[usize], ps: usize) -> Vec<(usize, usize)> {
     out
 }
 
-/// Per-patch data of the template (first image) that every iteration reuses.
-struct Template {
+/// The templates (first image) of one row of patches, in flat buffers: for patch k, values
+/// `k * ps² .. (k + 1) * ps²` of `t` (intensities), `gx`, `gy` (mean-free gradients).
+struct TemplateRow {
+    ps: usize,
     t: Vec<f32>,
     gx: Vec<f32>,
     gy: Vec<f32>,
+    hinv: Vec<Option<[f32; 3]>>,
+}
+
+impl TemplateRow {
+    /// The templates of the patches at `xs` with top row `py`.
+    fn new(a: &Level, xs: &[usize], py: usize, ps: usize) -> Self {
+        let n = ps * ps;
+        let mut row = TemplateRow {
+            ps,
+            t: Vec::with_capacity(n * xs.len()),
+            gx: Vec::with_capacity(n * xs.len()),
+            gy: Vec::with_capacity(n * xs.len()),
+            hinv: Vec::with_capacity(xs.len()),
+        };
+        for &px in xs {
+            let k0 = row.t.len();
+            for j in 0..ps {
+                let (ri, rx, ry) = (a.img.row(py + j), a.gx.row(py + j), a.gy.row(py + j));
+                row.t.extend_from_slice(&ri[px..px + ps]);
+                row.gx.extend_from_slice(&rx[px..px + ps]);
+                row.gy.extend_from_slice(&ry[px..px + ps]);
+            }
+            let (gx, gy) = (&mut row.gx[k0..], &mut row.gy[k0..]);
+            // Mean-normalised matching (robust to a brightness offset): centre the gradients.
+            let mx = gx.iter().sum::<f32>() / n as f32;
+            let my = gy.iter().sum::<f32>() / n as f32;
+            let (mut hxx, mut hxy, mut hyy) = (0.0f32, 0.0f32, 0.0f32);
+            for (x, y) in gx.iter_mut().zip(gy.iter_mut()) {
+                *x -= mx;
+                *y -= my;
+                hxx += *x * *x;
+                hxy += *x * *y;
+                hyy += *y * *y;
+            }
+            let det = hxx * hyy - hxy * hxy;
+            row.hinv
+                .push((det > 1e-3 * n as f32).then(|| [hyy / det, -hxy / det, hxx / det]));
+        }
+        row
+    }
+
+    /// The template of patch `k` of the row.
+    fn get(&self, k: usize) -> Template<'_> {
+        let n = self.ps * self.ps;
+        let r = k * n..(k + 1) * n;
+        Template {
+            t: &self.t[r.clone()],
+            gx: &self.gx[r.clone()],
+            gy: &self.gy[r],
+            hinv: self.hinv[k],
+        }
+    }
+}
+
+/// Per-patch data of the template (first image) that every iteration reuses.
+struct Template<'a> {
+    t: &'a [f32],
+    gx: &'a [f32],
+    gy: &'a [f32],
     /// Inverse of the 2x2 Gauss-Newton Hessian (xx, xy, yy), `None` for a flat patch.
     hinv: Option<[f32; 3]>,
 }
 
-impl Template {
-    fn new(a: &Level, px: usize, py: usize, ps: usize) -> Self {
-        let n = ps * ps;
-        let mut t = Vec::with_capacity(n);
-        let mut gx = Vec::with_capacity(n);
-        let mut gy = Vec::with_capacity(n);
-        for j in 0..ps {
-            let (ri, rx, ry) = (a.img.row(py + j), a.gx.row(py + j), a.gy.row(py + j));
-            t.extend_from_slice(&ri[px..px + ps]);
-            gx.extend_from_slice(&rx[px..px + ps]);
-            gy.extend_from_slice(&ry[px..px + ps]);
-        }
-        // Mean-normalised matching (robust to a brightness offset): centre the gradients.
-        let mx = gx.iter().sum::<f32>() / n as f32;
-        let my = gy.iter().sum::<f32>() / n as f32;
-        let (mut hxx, mut hxy, mut hyy) = (0.0f32, 0.0f32, 0.0f32);
-        for i in 0..n {
-            gx[i] -= mx;
-            gy[i] -= my;
-            hxx += gx[i] * gx[i];
-            hxy += gx[i] * gy[i];
-            hyy += gy[i] * gy[i];
-        }
-        let det = hxx * hyy - hxy * hxy;
-        let hinv = (det > 1e-3 * n as f32).then(|| [hyy / det, -hxy / det, hxx / det]);
-        Template { t, gx, gy, hinv }
-    }
-
+impl Template<'_> {
     /// Σ g·e over the patch for the template gradients g (mean-free) and residual `e`: the
     /// right-hand side of a Gauss-Newton step.
     fn project(&self, e: &[f32]) -> (f32, f32) {
         let (mut bx, mut by) = (0.0f32, 0.0f32);
-        for ((gx, gy), e) in self.gx.iter().zip(&self.gy).zip(e) {
+        for ((gx, gy), e) in self.gx.iter().zip(self.gy).zip(e) {
             bx += gx * e;
             by += gy * e;
         }
@@ -139,19 +173,13 @@ impl Template {
         ps: usize,
         start: (f32, f32),
         anchor: (f32, f32),
-        neighbours: [Option<(f32, f32)>; 2],
+        neighbour: Option<(f32, f32)>,
         iters: usize,
         d: &mut [f32],
     ) -> ((f32, f32), (f32, f32)) {
         let mut cand = start;
         let mut best = self.residual(b, at, ps, cand, d);
-        let mut tried = [start; 2];
-        for (k, nb) in neighbours.into_iter().enumerate() {
-            let Some(nb) = nb else { continue };
-            if nb == cand || tried[..k].contains(&nb) {
-                continue;
-            }
-            tried[k] = nb;
+        if let Some(nb) = neighbour.filter(|&nb| nb != start) {
             let c = self.residual(b, at, ps, nb, d);
             if c < best {
                 best = c;
@@ -259,20 +287,16 @@ impl Template {
     }
 }
 
-/// Patch rows searched in sequence by one task. Within a stripe every patch can take its upper
-/// and lower neighbours' flows (spatial propagation); stripes are fixed in size, not in number,
-/// so the result does not depend on the thread count.
-const STRIPE_ROWS: usize = 16;
-
 /// Sparse patch flows on the grid, then densified: the dense flow of level `a` → `b`.
 ///
-/// As in DIS with spatial propagation, the search runs twice over each stripe of patch rows:
-/// forward (left to right, top to bottom), where a patch may start from its left or upper
-/// neighbour's flow instead of the coarser level's when that matches better, then backward
-/// (right to left, bottom to top) from the right and lower neighbours. Each pass spends half
-/// the Gauss-Newton iterations. Without the backward pass a good match found late in a row
-/// or stripe never reaches the patches before it, which costs most at the large
-/// displacements of a stereo pair.
+/// Each row of patches is searched twice, as in DIS's spatial propagation but along rows only:
+/// left to right, where a patch may start from its left neighbour's flow instead of the coarser
+/// level's when that matches better, then right to left from its right neighbour's. Each pass
+/// spends half the Gauss-Newton iterations. Without the second pass a good match found late in
+/// a row never reaches the patches before it, which costs most at the large displacements of a
+/// stereo pair. (Propagating across rows as well, within stripes, measured worse on both test
+/// sets; see BENCHMARKS.md.) Rows are independent, so the result does not depend on the
+/// thread count.
 pub(super) fn patch_flow(a: &Level, b: &Level, init: &FlowField, params: &FlowParams) -> FlowField {
     let (w, h) = (a.img.width(), a.img.height());
     let ps = params.patch_size.min(w).min(h);
@@ -282,44 +306,43 @@ pub(super) fn patch_flow(a: &Level, b: &Level, init: &FlowField, params: &FlowPa
     let first_iters = params.patch_iterations.div_ceil(2);
     let second_iters = params.patch_iterations - first_iters;
     let nx = xs.len();
-    let mut flows = vec![(0.0f32, 0.0f32); nx * ys.len()];
-    flows
-        .par_chunks_mut(nx * STRIPE_ROWS)
-        .zip(ys.par_chunks(STRIPE_ROWS))
-        .for_each(|(out, sys)| {
+    let rows: Vec<Vec<(f32, f32)>> = ys
+        .par_iter()
+        .map(|&py| {
             let mut d = vec![0.0f32; ps * ps];
-            let rows = sys.len();
-            let mut anchors = vec![(0.0f32, 0.0f32); out.len()];
-            // Forward pass.
-            for (r, &py) in sys.iter().enumerate() {
-                for (c, &px) in xs.iter().enumerate() {
-                    let tpl = Template::new(a, px, py, ps);
-                    let start = init.sample(px as f32 + half, py as f32 + half);
-                    let left = (c > 0).then(|| out[r * nx + c - 1]);
-                    let up = (r > 0).then(|| out[(r - 1) * nx + c]);
-                    let (f, anc) =
-                        tpl.search(b, (px, py), ps, start, start, [left, up], first_iters, &mut d);
-                    out[r * nx + c] = f;
-                    anchors[r * nx + c] = anc;
-                }
+            let tpl = TemplateRow::new(a, &xs, py, ps);
+            let mut out = Vec::with_capacity(nx);
+            let mut anchors = Vec::with_capacity(nx);
+            for (c, &px) in xs.iter().enumerate() {
+                let start = init.sample(px as f32 + half, py as f32 + half);
+                let left = out.last().copied();
+                let (f, anchor) =
+                    tpl.get(c)
+                        .search(b, (px, py), ps, start, start, left, first_iters, &mut d);
+                out.push(f);
+                anchors.push(anchor);
             }
-            if second_iters == 0 {
-                return;
-            }
-            // Backward pass.
-            for (r, &py) in sys.iter().enumerate().rev() {
+            if second_iters > 0 {
                 for (c, &px) in xs.iter().enumerate().rev() {
-                    let tpl = Template::new(a, px, py, ps);
-                    let right = (c + 1 < nx).then(|| out[r * nx + c + 1]);
-                    let down = (r + 1 < rows).then(|| out[(r + 1) * nx + c]);
-                    let cur = out[r * nx + c];
-                    let anc = anchors[r * nx + c];
-                    out[r * nx + c] =
-                        tpl.search(b, (px, py), ps, cur, anc, [right, down], second_iters, &mut d).0;
+                    let right = out.get(c + 1).copied();
+                    out[c] = tpl
+                        .get(c)
+                        .search(
+                            b,
+                            (px, py),
+                            ps,
+                            out[c],
+                            anchors[c],
+                            right,
+                            second_iters,
+                            &mut d,
+                        )
+                        .0;
                 }
             }
-        });
-    let rows: Vec<Vec<(f32, f32)>> = flows.chunks(nx).map(|r| r.to_vec()).collect();
+            out
+        })
+        .collect();
     densify(a, b, &xs, &ys, ps, &rows)
 }
 
