@@ -118,7 +118,7 @@ impl Template<'_> {
     /// The right-hand side of a Gauss-Newton step at displacement (u, v). The template
     /// gradients are mean-free, so the residual's mean drops out and, when the patch lies
     /// inside the image, one fused pass samples and accumulates without storing the residual;
-    /// near the border it goes through [`Template::residual`] (using `d` as scratch).
+    /// near the border it goes through [`Template::border_differences`] (`d` is scratch).
     fn gradient_step(
         &self,
         b: &Level,
@@ -127,38 +127,25 @@ impl Template<'_> {
         uv: (f32, f32),
         d: &mut [f32],
     ) -> (f32, f32) {
-        let ((px, py), (u, v)) = (at, uv);
-        let (w, h) = (b.img.width(), b.img.height());
-        let x0 = px as f32 + u;
-        let y0 = py as f32 + v;
-        if !(x0 >= 0.0
-            && y0 >= 0.0
-            && x0 + ((ps + 1) as f32) < w as f32
-            && y0 + ((ps + 1) as f32) < h as f32)
-        {
-            self.residual(b, at, ps, uv, d);
+        let x0 = at.0 as f32 + uv.0;
+        let y0 = at.1 as f32 + uv.1;
+        if !inside(b, x0, y0, ps) {
+            self.border_differences(b, at, ps, uv, d);
             return self.project(d);
         }
-        let data = b.img.data();
-        let (ix, iy) = (x0 as usize, y0 as usize);
-        let (fx, fy) = (x0 - ix as f32, y0 - iy as f32);
-        let (w00, w01) = ((1.0 - fx) * (1.0 - fy), fx * (1.0 - fy));
-        let (w10, w11) = ((1.0 - fx) * fy, fx * fy);
-        let (mut bx, mut by) = (0.0f32, 0.0f32);
+        let taps = Taps::new(x0, y0);
+        let (mut ax, mut ay) = ([0.0f32; LANES], [0.0f32; LANES]);
         for j in 0..ps {
-            let r0 = &data[(iy + j) * w + ix..(iy + j) * w + ix + ps + 1];
-            let r1 = &data[(iy + j + 1) * w + ix..(iy + j + 1) * w + ix + ps + 1];
-            let t = &self.t[j * ps..(j + 1) * ps];
-            let gx = &self.gx[j * ps..(j + 1) * ps];
-            let gy = &self.gy[j * ps..(j + 1) * ps];
-            for i in 0..ps {
-                let s = w00 * r0[i] + w01 * r0[i + 1] + w10 * r1[i] + w11 * r1[i + 1];
-                let e = s - t[i];
-                bx += gx[i] * e;
-                by += gy[i] * e;
-            }
+            let (r0, r1) = taps.rows(b, j, ps);
+            let r = j * ps..(j + 1) * ps;
+            let (t, gx, gy) = (&self.t[r.clone()], &self.gx[r.clone()], &self.gy[r]);
+            lanes(ps, |i, k| {
+                let e = taps.at(r0, r1, i) - t[i];
+                ax[k] += gx[i] * e;
+                ay[k] += gy[i] * e;
+            });
         }
-        (bx, by)
+        (ax.iter().sum(), ay.iter().sum())
     }
 
     /// The flow of the patch at `at`: starts from the best-matching of `start` and the
@@ -217,8 +204,9 @@ impl Template<'_> {
         }
     }
 
-    /// Samples the second image under the patch displaced by (u, v) into `d` as differences to
-    /// the template, mean removed; returns the sum of squares.
+    /// The sum of squared differences between the template and the second image under the
+    /// patch displaced by (u, v), after removing their mean difference (mean-normalised
+    /// matching): Σe² − (Σe)²/n in one pass. `d` is scratch for patches near the border.
     fn residual(
         &self,
         b: &Level,
@@ -227,63 +215,137 @@ impl Template<'_> {
         uv: (f32, f32),
         d: &mut [f32],
     ) -> f32 {
+        let x0 = at.0 as f32 + uv.0;
+        let y0 = at.1 as f32 + uv.1;
+        let (mut s1, mut s2) = ([0.0f32; LANES], [0.0f32; LANES]);
+        if inside(b, x0, y0, ps) {
+            // One set of bilinear weights serves every pixel.
+            let taps = Taps::new(x0, y0);
+            for j in 0..ps {
+                let (r0, r1) = taps.rows(b, j, ps);
+                let t = &self.t[j * ps..(j + 1) * ps];
+                lanes(ps, |i, k| {
+                    let e = taps.at(r0, r1, i) - t[i];
+                    s1[k] += e;
+                    s2[k] += e * e;
+                });
+            }
+        } else {
+            self.border_differences(b, at, ps, uv, d);
+            for row in d.chunks(ps) {
+                lanes(ps, |i, k| {
+                    s1[k] += row[i];
+                    s2[k] += row[i] * row[i];
+                });
+            }
+        }
+        let (sum, sq) = (s1.iter().sum::<f32>(), s2.iter().sum::<f32>());
+        (sq - sum * sum / (ps * ps) as f32).max(0.0)
+    }
+
+    /// Differences between the second image under the patch displaced by (u, v) and the
+    /// template, into `d`, for a patch near the border: clamped taps, computed once per column
+    /// and once per row.
+    fn border_differences(
+        &self,
+        b: &Level,
+        at: (usize, usize),
+        ps: usize,
+        uv: (f32, f32),
+        d: &mut [f32],
+    ) {
         let ((px, py), (u, v)) = (at, uv);
         let (w, h) = (b.img.width(), b.img.height());
         let data = b.img.data();
-        let mut sum = 0.0;
-        let x0 = px as f32 + u;
-        let y0 = py as f32 + v;
-        if x0 >= 0.0
-            && y0 >= 0.0
-            && x0 + ((ps + 1) as f32) < w as f32
-            && y0 + ((ps + 1) as f32) < h as f32
-        {
-            // The whole patch is inside: one set of bilinear weights serves every pixel.
-            let (ix, iy) = (x0 as usize, y0 as usize);
-            let (fx, fy) = (x0 - ix as f32, y0 - iy as f32);
-            let (w00, w01) = ((1.0 - fx) * (1.0 - fy), fx * (1.0 - fy));
-            let (w10, w11) = ((1.0 - fx) * fy, fx * fy);
-            for j in 0..ps {
-                let r0 = &data[(iy + j) * w + ix..(iy + j) * w + ix + ps + 1];
-                let r1 = &data[(iy + j + 1) * w + ix..(iy + j + 1) * w + ix + ps + 1];
-                let t = &self.t[j * ps..(j + 1) * ps];
-                let dd = &mut d[j * ps..(j + 1) * ps];
-                for i in 0..ps {
-                    let s = w00 * r0[i] + w01 * r0[i + 1] + w10 * r1[i] + w11 * r1[i + 1];
-                    dd[i] = s - t[i];
-                    sum += dd[i];
-                }
-            }
-        } else {
-            // Near the border: clamped taps, computed once per column and once per row.
-            let tap = |p: f32, n: usize| {
-                let p = p.clamp(0.0, (n - 1) as f32);
-                let p0 = p as usize;
-                (p0, (p0 + 1).min(n - 1), p - p0 as f32)
-            };
-            let mut cols = [(0usize, 0usize, 0.0f32); 32];
-            for (i, c) in cols.iter_mut().enumerate().take(ps) {
-                *c = tap((px + i) as f32 + u, w);
-            }
-            for j in 0..ps {
-                let (y0, y1, fy) = tap((py + j) as f32 + v, h);
-                let (r0, r1) = (&data[y0 * w..(y0 + 1) * w], &data[y1 * w..(y1 + 1) * w]);
-                for (i, &(x0, x1, fx)) in cols[..ps].iter().enumerate() {
-                    let top = r0[x0] + (r0[x1] - r0[x0]) * fx;
-                    let bot = r1[x0] + (r1[x1] - r1[x0]) * fx;
-                    let k = j * ps + i;
-                    d[k] = top + (bot - top) * fy - self.t[k];
-                    sum += d[k];
-                }
+        let tap = |p: f32, n: usize| {
+            let p = p.clamp(0.0, (n - 1) as f32);
+            let p0 = p as usize;
+            (p0, (p0 + 1).min(n - 1), p - p0 as f32)
+        };
+        let mut cols = [(0usize, 0usize, 0.0f32); 32];
+        for (i, c) in cols.iter_mut().enumerate().take(ps) {
+            *c = tap((px + i) as f32 + u, w);
+        }
+        for j in 0..ps {
+            let (y0, y1, fy) = tap((py + j) as f32 + v, h);
+            let (r0, r1) = (&data[y0 * w..(y0 + 1) * w], &data[y1 * w..(y1 + 1) * w]);
+            for (i, &(x0, x1, fx)) in cols[..ps].iter().enumerate() {
+                let top = r0[x0] + (r0[x1] - r0[x0]) * fx;
+                let bot = r1[x0] + (r1[x1] - r1[x0]) * fx;
+                let k = j * ps + i;
+                d[k] = top + (bot - top) * fy - self.t[k];
             }
         }
-        let mean = sum / d.len() as f32;
-        let mut ss = 0.0;
-        for x in d.iter_mut() {
-            *x -= mean;
-            ss += *x * *x;
+    }
+}
+
+/// Whether a patch of side `ps` with its top-left corner at (x0, y0) has all its bilinear
+/// samples inside the image of `b`.
+#[inline]
+fn inside(b: &Level, x0: f32, y0: f32, ps: usize) -> bool {
+    x0 >= 0.0
+        && y0 >= 0.0
+        && x0 + ((ps + 1) as f32) < b.img.width() as f32
+        && y0 + ((ps + 1) as f32) < b.img.height() as f32
+}
+
+/// Width of the accumulators of the patch loops. Sums are kept per lane (pixel index modulo
+/// `LANES`) and added up at the end, a fixed order that the compiler can vectorise (one running
+/// sum would be a chain of dependent additions, which it may not reorder).
+const LANES: usize = 8;
+
+/// Calls `f(i, lane)` for i in 0..n, with `lane` = i % LANES, in whole blocks of LANES (fully
+/// unrolled) and then the rest.
+#[inline(always)]
+fn lanes(n: usize, mut f: impl FnMut(usize, usize)) {
+    let mut i = 0;
+    while i + LANES <= n {
+        for k in 0..LANES {
+            f(i + k, k);
         }
-        ss
+        i += LANES;
+    }
+    for k in 0..n - i {
+        f(i + k, k);
+    }
+}
+
+/// Bilinear taps of a patch lying inside the image: the top-left sample and the weights that
+/// every pixel of the patch shares.
+struct Taps {
+    ix: usize,
+    iy: usize,
+    w: [f32; 4],
+}
+
+impl Taps {
+    fn new(x0: f32, y0: f32) -> Self {
+        let (ix, iy) = (x0 as usize, y0 as usize);
+        let (fx, fy) = (x0 - ix as f32, y0 - iy as f32);
+        Taps {
+            ix,
+            iy,
+            w: [
+                (1.0 - fx) * (1.0 - fy),
+                fx * (1.0 - fy),
+                (1.0 - fx) * fy,
+                fx * fy,
+            ],
+        }
+    }
+
+    /// The two image rows under patch row `j` (ps + 1 samples each).
+    #[inline(always)]
+    fn rows<'a>(&self, b: &'a Level, j: usize, ps: usize) -> (&'a [f32], &'a [f32]) {
+        let (w, data) = (b.img.width(), b.img.data());
+        let o = (self.iy + j) * w + self.ix;
+        (&data[o..o + ps + 1], &data[o + w..o + w + ps + 1])
+    }
+
+    /// The sample under patch pixel i of a row.
+    #[inline(always)]
+    fn at(&self, r0: &[f32], r1: &[f32], i: usize) -> f32 {
+        self.w[0] * r0[i] + self.w[1] * r0[i + 1] + self.w[2] * r1[i] + self.w[3] * r1[i + 1]
     }
 }
 
