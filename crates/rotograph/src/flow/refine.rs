@@ -449,6 +449,16 @@ fn build_systems(
                 twr[w - 1] = 0.0;
                 twu.copy_from_slice(up_w);
                 twd.copy_from_slice(dn_w);
+                // Every slice exactly w long, so the loop below has no bounds checks and
+                // vectorises.
+                let (ul, uc, ur) = (&pad_u[..w], &pad_u[1..=w], &pad_u[2..w + 2]);
+                let (vl, vc, vr) = (&pad_v[..w], &pad_v[1..=w], &pad_v[2..w + 2]);
+                let [uu, ud, vu, vd, d1s, d2s] = [uu, ud, vu, vd, d1s, d2s].map(|p| &p[..w]);
+                let [ix, iy, it, ixx, ixy, iyy, ixt, iyt, b0, bx, by] =
+                    [ix, iy, it, ixx, ixy, iyy, ixt, iyt, b0, bx, by].map(|p| &p[..w]);
+                let (twl, twr, twu, twd) = (&twl[..w], &twr[..w], &twu[..w], &twd[..w]);
+                let (ta12, tiu, tiv) = (&mut ta12[..w], &mut tiu[..w], &mut tiv[..w]);
+                let (tru, trv) = (&mut tru[..w], &mut trv[..w]);
                 for x in 0..w {
                     let (d1, d2) = (d1s[x], d2s[x]);
                     let bc = it[x] + ix[x] * d1 + iy[x] * d2;
@@ -465,10 +475,8 @@ fn build_systems(
                     let b2 = wdat * iy * it[x] + gxw * ixy * ixt[x] + gyw * iyy * iyt[x];
                     let (wl, wr, wu, wd) = (twl[x], twr[x], twu[x], twd[x]);
                     let sw = wl + wr + wu + wd;
-                    let lap_u = wl * pad_u[x] + wr * pad_u[x + 2] + wu * uu[x] + wd * ud[x]
-                        - sw * pad_u[x + 1];
-                    let lap_v = wl * pad_v[x] + wr * pad_v[x + 2] + wu * vu[x] + wd * vd[x]
-                        - sw * pad_v[x + 1];
+                    let lap_u = wl * ul[x] + wr * ur[x] + wu * uu[x] + wd * ud[x] - sw * uc[x];
+                    let lap_v = wl * vl[x] + wr * vr[x] + wu * vu[x] + wd * vd[x] - sw * vc[x];
                     let (e1, e2) = (a11 + sw, a22 + sw);
                     tiu[x] = if e1 > 1e-9 { 1.0 / e1 } else { 0.0 };
                     tiv[x] = if e2 > 1e-9 { 1.0 / e2 } else { 0.0 };
