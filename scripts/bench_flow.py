@@ -2,6 +2,7 @@
 """Flow accuracy and speed: rotograph flow vs OpenCV DIS (MEDIUM, FAST) and Farneback, in one run.
 
     scripts/bench_flow.py SET [--rounds N] [--bin PATH] [--presets medium,fast]
+                          [--also LABEL=PATH ...] [--no-opencv] [--extra "FLAGS"]
 
 SET comes from scripts/make_flow_set.py. Every method runs as a whole process over SET/seq (a
 folder of 640x480 frames; flow between each consecutive pair, .flo files written), in ROUNDS
@@ -9,7 +10,9 @@ alternating rounds; time per pair = wall time / pairs, CPU-seconds from getrusag
 Mean endpoint error (EPE) over the pairs with ground truth (SET/gt), unknown pixels skipped, and
 on the motorcycle stereo pair (SET/motorcycle). Both sides use THREADS (default 2) threads:
 RAYON_NUM_THREADS for rotograph, cv2.setNumThreads for OpenCV. Prints medians and ratios to
-DIS MEDIUM, as a Markdown table.
+DIS MEDIUM, as a Markdown table. `--also LABEL=PATH` adds the presets of another rotograph
+binary (e.g. one built from an earlier commit) to the same alternating rounds, for before/after
+comparisons under the same load.
 """
 import argparse
 import os
@@ -57,6 +60,8 @@ def main():
     ap.add_argument("--presets", default="medium,fast", help="rotograph presets to run")
     ap.add_argument("--no-opencv", action="store_true")
     ap.add_argument("--extra", default="", help="extra flags for rotograph flow")
+    ap.add_argument("--also", action="append", default=[], metavar="LABEL=PATH",
+                    help="another rotograph binary to run the presets with (repeatable)")
     args = ap.parse_args()
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     binary = args.bin or os.path.join(root, "target", "release", "rotograph")
@@ -69,10 +74,12 @@ def main():
     pairs = len(frames) - 1
     ocv = os.path.join(root, "scripts", "flow_opencv.py")
     methods = {}
-    for p in args.presets.split(","):
-        if p:
-            methods[f"rotograph {p}"] = lambda src, out, p=p: [binary, "--quiet", "flow", src, "-o", out,
-                                                               "--preset", p] + args.extra.split()
+    bins = [("rotograph", binary)] + [tuple(a.split("=", 1)) for a in args.also]
+    for label, path in bins:
+        for p in args.presets.split(","):
+            if p:
+                methods[f"{label} {p}"] = lambda src, out, p=p, path=path: [
+                    path, "--quiet", "flow", src, "-o", out, "--preset", p] + args.extra.split()
     if not args.no_opencv:
         for m in ("dis-medium", "dis-fast", "farneback"):
             methods[f"OpenCV {m}"] = lambda src, out, m=m: [sys.executable, ocv, m, src, out]

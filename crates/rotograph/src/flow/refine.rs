@@ -398,68 +398,101 @@ fn build_systems(
     let black = split_planes(black.data_mut(), SYS, plen, step);
     let (u0, v0, s) = (flow.u(), flow.v(), smooth.data());
     let (du, dv) = (fu.data(), fv.data());
+    let zeros = vec![0.0f32; w];
     red.into_par_iter()
         .zip(black)
         .enumerate()
         .for_each(|(band, (mut red, mut black))| {
+            // One image row of the system, unpacked; then split by colour.
+            let mut tmp = vec![0.0f32; SYS * w];
+            let mut pad_u = vec![0.0f32; w + 2];
+            let mut pad_v = vec![0.0f32; w + 2];
             // Packed rows r of this band; image row y = r - 1 (pad rows are skipped).
             for r in band * rows..((band + 1) * rows).min(h + 2) {
                 if r == 0 || r == h + 1 {
                     continue;
                 }
                 let y = r - 1;
-                let rb = (r - band * rows) * pk.stride + 1;
+                let row = |p, y| row_of(p, w, y);
+                let (yu, yd) = (y.saturating_sub(1), (y + 1).min(h - 1));
+                // Edge weights: right and down edges carry this pixel's weight, left and up the
+                // neighbour's (the weight belongs to the forward difference); none past the
+                // border.
+                let srow = row(s, y);
+                let up_w = if y > 0 { row(s, yu) } else { &zeros };
+                let dn_w = if y + 1 < h { srow } else { &zeros };
+                // The lagged flow's rows, the current one padded by repeating its ends (their
+                // weight is zero) so that left and right neighbours are plain shifted slices.
+                pad_u[1..=w].copy_from_slice(row(u0, y));
+                pad_v[1..=w].copy_from_slice(row(v0, y));
+                (pad_u[0], pad_u[w + 1]) = (pad_u[1], pad_u[w]);
+                (pad_v[0], pad_v[w + 1]) = (pad_v[1], pad_v[w]);
+                let (uu, ud, vu, vd) = (row(u0, yu), row(u0, yd), row(v0, yu), row(v0, yd));
+                let (d1s, d2s) = (row(du, y), row(dv, y));
+                let [ix, iy, it, ixx, ixy, iyy, ixt, iyt, b0, bx, by] = [
+                    &d.ix, &d.iy, &d.it, &d.ixx, &d.ixy, &d.iyy, &d.ixt, &d.iyt, &d.b0, &d.bx,
+                    &d.by,
+                ]
+                .map(|p| row(p.data(), y));
+                // In the order of the plane indices WL..RV.
+                let (twl, rest) = tmp.split_at_mut(w);
+                let (twr, rest) = rest.split_at_mut(w);
+                let (twu, rest) = rest.split_at_mut(w);
+                let (twd, rest) = rest.split_at_mut(w);
+                let (ta12, rest) = rest.split_at_mut(w);
+                let (tiu, rest) = rest.split_at_mut(w);
+                let (tiv, rest) = rest.split_at_mut(w);
+                let (tru, trv) = rest.split_at_mut(w);
+                twl[0] = 0.0;
+                twl[1..].copy_from_slice(&srow[..w - 1]);
+                twr.copy_from_slice(srow);
+                twr[w - 1] = 0.0;
+                twu.copy_from_slice(up_w);
+                twd.copy_from_slice(dn_w);
+                // Every slice exactly w long, so the loop below has no bounds checks and
+                // vectorises.
+                let (ul, uc, ur) = (&pad_u[..w], &pad_u[1..=w], &pad_u[2..w + 2]);
+                let (vl, vc, vr) = (&pad_v[..w], &pad_v[1..=w], &pad_v[2..w + 2]);
+                let [uu, ud, vu, vd, d1s, d2s] = [uu, ud, vu, vd, d1s, d2s].map(|p| &p[..w]);
+                let [ix, iy, it, ixx, ixy, iyy, ixt, iyt, b0, bx, by] =
+                    [ix, iy, it, ixx, ixy, iyy, ixt, iyt, b0, bx, by].map(|p| &p[..w]);
+                let (twl, twr, twu, twd) = (&twl[..w], &twr[..w], &twu[..w], &twd[..w]);
+                let (ta12, tiu, tiv) = (&mut ta12[..w], &mut tiu[..w], &mut tiv[..w]);
+                let (tru, trv) = (&mut tru[..w], &mut trv[..w]);
                 for x in 0..w {
-                    let i = y * w + x;
-                    let (d1, d2) = (du[i], dv[i]);
-                    let (ix, iy, it) = (d.ix.data()[i], d.iy.data()[i], d.it.data()[i]);
-                    let (ixx, ixy, iyy) = (d.ixx.data()[i], d.ixy.data()[i], d.iyy.data()[i]);
-                    let (ixt, iyt) = (d.ixt.data()[i], d.iyt.data()[i]);
-                    let (b0, bx, by) = (d.b0.data()[i], d.bx.data()[i], d.by.data()[i]);
-                    let bc = it + ix * d1 + iy * d2;
-                    let wd = params.delta * b0 * psi_prime(b0 * bc * bc);
-                    let gx = ixt + ixx * d1 + ixy * d2;
-                    let gy = iyt + ixy * d1 + iyy * d2;
-                    let wg = params.gamma * psi_prime(bx * gx * gx + by * gy * gy);
-                    let (gxw, gyw) = (wg * bx, wg * by);
-                    let a11 = wd * ix * ix + gxw * ixx * ixx + gyw * ixy * ixy;
-                    let a12 = wd * ix * iy + gxw * ixx * ixy + gyw * ixy * iyy;
-                    let a22 = wd * iy * iy + gxw * ixy * ixy + gyw * iyy * iyy;
-                    let b1 = wd * ix * it + gxw * ixx * ixt + gyw * ixy * iyt;
-                    let b2 = wd * iy * it + gxw * ixy * ixt + gyw * iyy * iyt;
-                    // Right and down edges carry this pixel's weight, left and up the
-                    // neighbour's (the weight belongs to the forward difference).
-                    let (l, rt) = (
-                        if x > 0 { i - 1 } else { i },
-                        if x + 1 < w { i + 1 } else { i },
-                    );
-                    let (up, dn) = (
-                        if y > 0 { i - w } else { i },
-                        if y + 1 < h { i + w } else { i },
-                    );
-                    let wl = if x > 0 { s[l] } else { 0.0 };
-                    let wr = if x + 1 < w { s[i] } else { 0.0 };
-                    let wu = if y > 0 { s[up] } else { 0.0 };
-                    let wdn = if y + 1 < h { s[i] } else { 0.0 };
-                    let sw = wl + wr + wu + wdn;
-                    let lap_u = wl * u0[l] + wr * u0[rt] + wu * u0[up] + wdn * u0[dn] - sw * u0[i];
-                    let lap_v = wl * v0[l] + wr * v0[rt] + wu * v0[up] + wdn * v0[dn] - sw * v0[i];
+                    let (d1, d2) = (d1s[x], d2s[x]);
+                    let bc = it[x] + ix[x] * d1 + iy[x] * d2;
+                    let wdat = params.delta * b0[x] * psi_prime(b0[x] * bc * bc);
+                    let gx = ixt[x] + ixx[x] * d1 + ixy[x] * d2;
+                    let gy = iyt[x] + ixy[x] * d1 + iyy[x] * d2;
+                    let wg = params.gamma * psi_prime(bx[x] * gx * gx + by[x] * gy * gy);
+                    let (gxw, gyw) = (wg * bx[x], wg * by[x]);
+                    let (ix, iy, ixx, ixy, iyy) = (ix[x], iy[x], ixx[x], ixy[x], iyy[x]);
+                    let a11 = wdat * ix * ix + gxw * ixx * ixx + gyw * ixy * ixy;
+                    let a22 = wdat * iy * iy + gxw * ixy * ixy + gyw * iyy * iyy;
+                    ta12[x] = wdat * ix * iy + gxw * ixx * ixy + gyw * ixy * iyy;
+                    let b1 = wdat * ix * it[x] + gxw * ixx * ixt[x] + gyw * ixy * iyt[x];
+                    let b2 = wdat * iy * it[x] + gxw * ixy * ixt[x] + gyw * iyy * iyt[x];
+                    let (wl, wr, wu, wd) = (twl[x], twr[x], twu[x], twd[x]);
+                    let sw = wl + wr + wu + wd;
+                    let lap_u = wl * ul[x] + wr * ur[x] + wu * uu[x] + wd * ud[x] - sw * uc[x];
+                    let lap_v = wl * vl[x] + wr * vr[x] + wu * vu[x] + wd * vd[x] - sw * vc[x];
                     let (e1, e2) = (a11 + sw, a22 + sw);
-                    let out = if (x + y) % 2 == 0 {
-                        &mut red
-                    } else {
-                        &mut black
-                    };
-                    let k = rb + x / 2;
-                    out[WL][k] = wl;
-                    out[WR][k] = wr;
-                    out[WU][k] = wu;
-                    out[WD][k] = wdn;
-                    out[A12][k] = a12;
-                    out[IU][k] = if e1 > 1e-9 { 1.0 / e1 } else { 0.0 };
-                    out[IV][k] = if e2 > 1e-9 { 1.0 / e2 } else { 0.0 };
-                    out[RU][k] = lap_u - b1;
-                    out[RV][k] = lap_v - b2;
+                    tiu[x] = if e1 > 1e-9 { 1.0 / e1 } else { 0.0 };
+                    tiv[x] = if e2 > 1e-9 { 1.0 / e2 } else { 0.0 };
+                    tru[x] = lap_u - b1;
+                    trv[x] = lap_v - b2;
+                }
+                // Split the row by colour into the packed systems.
+                let rb = (r - band * rows) * pk.stride + 1;
+                for (c, out) in [&mut red, &mut black].into_iter().enumerate() {
+                    let (o, n) = pk.row_span(c, y);
+                    for (plane, src) in out.iter_mut().zip(tmp.chunks(w)) {
+                        let dst = &mut plane[rb..rb + n];
+                        for (k, v) in dst.iter_mut().enumerate() {
+                            *v = src[2 * k + o];
+                        }
+                    }
                 }
             }
         });
