@@ -11,7 +11,7 @@ use rotograph::imageops::quality::{psnr, ssim};
 use rotograph::stylize::toon::{Style, Toon};
 use rotograph::temporal::propagate::{propagate, Guide, PropagateParams};
 use rotograph::testing::{hashed_texture, invert};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// The first `n` frames of `clip`, scaled to `width` wide, starting at `start` seconds.
 fn frames(clip: &Path, start: &str, width: u32, n: usize) -> Vec<RgbaImage> {
@@ -116,10 +116,30 @@ fn write_all(dir: &Path, images: &[(usize, &RgbaImage)]) {
 #[test]
 fn video_mode_between_two_keys_tracks_the_truth() {
     let clip = shared_or_skip!("media/video/bikes.mp4");
-    let f = frames(&clip, "2", 320, 7);
-    let toon = Toon::new(Style::Toon, 1);
     let d = tempfile::tempdir().unwrap();
-    let (fd, kd, od) = (d.path().join("f"), d.path().join("k"), d.path().join("o"));
+    let (f, fd, kd) = two_key_span(&clip, d.path());
+    let od = d.path().join("o");
+    let r = propagate_video(&fd, &kd, &od, &VideoOptions::default(), &NoProgress).unwrap();
+    assert_eq!((r.frames, r.keys), (7, 2));
+    assert!(
+        !od.join(".propagate-forward").exists(),
+        "temporary folder left behind"
+    );
+    for (k, (p, s)) in score_two_key_run(&od, &f).into_iter().enumerate() {
+        let i = k + 1;
+        eprintln!("video frame {i}: PSNR {p:.2} dB, SSIM {s:.4}");
+        assert!(p >= VIDEO_PSNR_FLOOR, "frame {i}: PSNR {p:.2} dB");
+        assert!(s >= VIDEO_SSIM_FLOOR, "frame {i}: SSIM {s:.4}");
+    }
+}
+
+/// bikes.mp4 from 2 s, 7 frames 320 px wide, written as frames 1-7 into `dir/f`, and the toon
+/// stylizations of the first and the last as keys in `dir/k`; returns the frames and the two
+/// folders.
+fn two_key_span(clip: &Path, dir: &Path) -> (Vec<RgbaImage>, PathBuf, PathBuf) {
+    let f = frames(clip, "2", 320, 7);
+    let toon = Toon::new(Style::Toon, 1);
+    let (fd, kd) = (dir.join("f"), dir.join("k"));
     write_all(
         &fd,
         &f.iter()
@@ -129,26 +149,26 @@ fn video_mode_between_two_keys_tracks_the_truth() {
     );
     let (k0, k6) = (toon.apply(&f[0], 0.75), toon.apply(&f[6], 0.75));
     write_all(&kd, &[(1, &k0), (7, &k6)]);
-    let r = propagate_video(&fd, &kd, &od, &VideoOptions::default(), &NoProgress).unwrap();
-    assert_eq!((r.frames, r.keys), (7, 2));
-    assert!(
-        !od.join(".propagate-forward").exists(),
-        "temporary folder left behind"
-    );
+    (f, fd, kd)
+}
+
+/// PSNR and SSIM of frames 2-6 of a run over [`two_key_span`] (output folder `od`) against the
+/// toon stylization of each frame; the two keys must come through unchanged.
+fn score_two_key_run(od: &Path, f: &[RgbaImage]) -> Vec<(f64, f64)> {
+    let toon = Toon::new(Style::Toon, 1);
+    let mut scores = Vec::new();
     for (i, frame) in f.iter().enumerate() {
         let out = image::open(od.join(format!("{:05}.png", i + 1)))
             .unwrap()
             .to_rgba8();
         let truth = toon.apply(frame, 0.75);
-        let (p, s) = (psnr(&out, &truth), ssim(&out, &truth));
-        eprintln!("video frame {i}: PSNR {p:.2} dB, SSIM {s:.4}");
-        if i == 0 || i == 6 {
+        if i == 0 || i == f.len() - 1 {
             assert_eq!(out, truth, "keys are copied through");
         } else {
-            assert!(p >= VIDEO_PSNR_FLOOR, "frame {i}: PSNR {p:.2} dB");
-            assert!(s >= VIDEO_SSIM_FLOOR, "frame {i}: SSIM {s:.4}");
+            scores.push((psnr(&out, &truth), ssim(&out, &truth)));
         }
     }
+    scores
 }
 
 /// Floors of `video_mode_between_two_keys_tracks_the_truth`: its worst frame (33.49 dB, SSIM
@@ -495,19 +515,8 @@ fn gradient_fix_on_real_footage_two_key_blends() {
 #[test]
 fn video_mode_gradient_fix_scores_against_the_truth() {
     let clip = shared_or_skip!("media/video/bikes.mp4");
-    let f = frames(&clip, "2", 320, 7);
-    let toon = Toon::new(Style::Toon, 1);
     let d = tempfile::tempdir().unwrap();
-    let (fd, kd) = (d.path().join("f"), d.path().join("k"));
-    write_all(
-        &fd,
-        &f.iter()
-            .enumerate()
-            .map(|(i, x)| (i + 1, x))
-            .collect::<Vec<_>>(),
-    );
-    let (k0, k6) = (toon.apply(&f[0], 0.75), toon.apply(&f[6], 0.75));
-    write_all(&kd, &[(1, &k0), (7, &k6)]);
+    let (f, fd, kd) = two_key_span(&clip, d.path());
     let mut scores = Vec::new();
     for blend in [Blend::Histogram, Blend::Gradient] {
         let od = d.path().join(format!("{blend:?}"));
@@ -518,19 +527,7 @@ fn video_mode_gradient_fix_scores_against_the_truth() {
         let t0 = std::time::Instant::now();
         propagate_video(&fd, &kd, &od, &opts, &NoProgress).unwrap();
         let secs = t0.elapsed().as_secs_f64();
-        let (mut p, mut s) = (Vec::new(), Vec::new());
-        for (i, frame) in f.iter().enumerate() {
-            let out = image::open(od.join(format!("{:05}.png", i + 1)))
-                .unwrap()
-                .to_rgba8();
-            let truth = toon.apply(frame, 0.75);
-            if i == 0 || i == 6 {
-                assert_eq!(out, truth, "keys are copied through");
-                continue;
-            }
-            p.push(psnr(&out, &truth));
-            s.push(ssim(&out, &truth));
-        }
+        let (p, s): (Vec<f64>, Vec<f64>) = score_two_key_run(&od, &f).into_iter().unzip();
         eprintln!("{blend:?}: {secs:.2} s wall, PSNR {p:.2?}, SSIM {s:.4?}");
         scores.push((p, s));
     }

@@ -7,6 +7,7 @@
 //! run in parallel and every sweep is double-buffered, so results do not depend on the thread
 //! count.
 
+use image::RgbaImage;
 use rayon::prelude::*;
 
 /// Damping of the Jacobi sweeps (below 1 so that the checkerboard mode decays too).
@@ -73,24 +74,12 @@ impl System {
                     let i = y * w + x;
                     let mut sum = [0.0f32; 3];
                     let mut deg = 0.0f32;
-                    let mut add = |j: usize| {
+                    neighbours((x, y), (w, h), |j| {
                         deg += 1.0;
                         for c in 0..3 {
                             sum[c] += cur[j][c];
                         }
-                    };
-                    if x > 0 {
-                        add(i - 1);
-                    }
-                    if x + 1 < w {
-                        add(i + 1);
-                    }
-                    if y > 0 {
-                        add(i - w);
-                    }
-                    if y + 1 < h {
-                        add(i + w);
-                    }
+                    });
                     let inv = 1.0 / (self.a[i] + self.e[i] + deg);
                     for c in 0..3 {
                         let jac = (self.b[i][c] + sum[c]) * inv;
@@ -101,6 +90,43 @@ impl System {
             std::mem::swap(d, &mut next);
         }
     }
+}
+
+/// Calls `f` with the index of each 4-neighbour of pixel `(x, y)` inside a `w` x `h` grid (the
+/// edges of the Laplacian with Neumann borders): left, right, up, down.
+#[inline(always)]
+pub(crate) fn neighbours((x, y): (usize, usize), (w, h): (usize, usize), mut f: impl FnMut(usize)) {
+    let i = y * w + x;
+    if x > 0 {
+        f(i - 1);
+    }
+    if x + 1 < w {
+        f(i + 1);
+    }
+    if y > 0 {
+        f(i - w);
+    }
+    if y + 1 < h {
+        f(i + w);
+    }
+}
+
+/// `image` with the solved correction `d` (one `[f32; 3]` per pixel, rows of the image's
+/// width) added to its RGB channels, rounded and clamped to 0..=255; alpha is kept.
+pub(crate) fn add_correction(image: &RgbaImage, d: &[[f32; 3]]) -> RgbaImage {
+    let w = image.width() as usize;
+    let mut out = image.clone();
+    out.as_mut()
+        .par_chunks_mut(w * 4)
+        .zip(d.par_chunks(w))
+        .for_each(|(row, dr)| {
+            for (px, dv) in row.chunks_exact_mut(4).zip(dr) {
+                for c in 0..3 {
+                    px[c] = (px[c] as f32 + dv[c]).round().clamp(0.0, 255.0) as u8;
+                }
+            }
+        });
+    out
 }
 
 /// Cascadic multigrid: solve the coarsest level, then upsample and relax level by level.

@@ -29,7 +29,7 @@ use super::SourceMotion;
 use crate::error::{Error, Result};
 use crate::flow::{warp, FlowParams, Pyramid};
 use crate::frames::{Frame, FrameSource};
-use crate::imageops::poisson::{multigrid, System};
+use crate::imageops::poisson::{add_correction, multigrid, System};
 use crate::progress::{Event, Progress};
 use image::{GrayImage, RgbaImage};
 use rayon::prelude::*;
@@ -145,18 +145,7 @@ fn solve_frame(
             }
         });
     let d = multigrid(System { w, h, a, e, b }, params.sweeps);
-    let mut out = processed.clone();
-    out.as_mut()
-        .par_chunks_mut(w * 4)
-        .zip(d.par_chunks(w))
-        .for_each(|(row, dr)| {
-            for (px, dv) in row.chunks_exact_mut(4).zip(dr) {
-                for c in 0..3 {
-                    px[c] = (px[c] as f32 + dv[c]).round().clamp(0.0, 255.0) as u8;
-                }
-            }
-        });
-    out
+    add_correction(processed, &d)
 }
 
 /// Streaming deflicker: feed source frames and their processed (stylized) frames in order with

@@ -23,7 +23,7 @@
 use super::Synthesis;
 use crate::error::{Error, Result};
 use crate::imageops::blur::gaussian_blur;
-use crate::imageops::poisson::{multigrid, System};
+use crate::imageops::poisson::{add_correction, multigrid, neighbours, System};
 use crate::imageops::Plane;
 use image::{GrayImage, Luma, RgbaImage};
 use rayon::prelude::*;
@@ -225,7 +225,7 @@ fn gradient_fix(a: &RgbaImage, b: &RgbaImage, wa: &Plane, data: &RgbaImage) -> R
     rhs.par_chunks_mut(w).enumerate().for_each(|(y, row)| {
         for (x, r) in row.iter_mut().enumerate() {
             let i = y * w + x;
-            let mut edge = |j: usize| {
+            let edge = |j: usize| {
                 let s = sel[i] + sel[j];
                 // Exact ties (both errors equal on both pixels) take both sides' mean.
                 let ta = if s > 1.0 {
@@ -240,18 +240,7 @@ fn gradient_fix(a: &RgbaImage, b: &RgbaImage, wa: &Plane, data: &RgbaImage) -> R
                     *rc += ta * diff(pa, c) + (1.0 - ta) * diff(pb, c) - diff(ph, c);
                 }
             };
-            if x > 0 {
-                edge(i - 1);
-            }
-            if x + 1 < w {
-                edge(i + 1);
-            }
-            if y > 0 {
-                edge(i - w);
-            }
-            if y + 1 < h {
-                edge(i + w);
-            }
+            neighbours((x, y), (w, h), edge);
         }
     });
     let system = System {
@@ -262,18 +251,10 @@ fn gradient_fix(a: &RgbaImage, b: &RgbaImage, wa: &Plane, data: &RgbaImage) -> R
         b: rhs,
     };
     let d = multigrid(system, SWEEPS);
-    let mut out = data.clone();
-    out.as_mut()
-        .par_chunks_mut(w * 4)
-        .zip(d.par_chunks(w))
-        .for_each(|(row, dr)| {
-            for (px, dv) in row.chunks_exact_mut(4).zip(dr) {
-                for c in 0..3 {
-                    px[c] = (px[c] as f32 + dv[c]).round().clamp(0.0, 255.0) as u8;
-                }
-                px[3] = 255;
-            }
-        });
+    let mut out = add_correction(data, &d);
+    for px in out.pixels_mut() {
+        px.0[3] = 255;
+    }
     out
 }
 
@@ -281,6 +262,15 @@ fn gradient_fix(a: &RgbaImage, b: &RgbaImage, wa: &Plane, data: &RgbaImage) -> R
 mod tests {
     use super::*;
     use image::Rgba;
+
+    /// The largest difference of one RGB channel between two images.
+    fn max_rgb_diff(x: &RgbaImage, y: &RgbaImage) -> u8 {
+        x.pixels()
+            .zip(y.pixels())
+            .flat_map(|(p, q)| (0..3).map(move |c| p.0[c].abs_diff(q.0[c])))
+            .max()
+            .unwrap_or(0)
+    }
 
     /// A seeded texture of uncorrelated pixels in 64..=191.
     fn noise(seed: u64, w: u32, h: u32) -> RgbaImage {
@@ -335,12 +325,7 @@ mod tests {
     fn blend_of_agreeing_inputs_is_the_input() {
         let a = noise(3, 64, 48);
         let out = contrast_preserving(&a, &a, &half(64, 48));
-        let max = out
-            .pixels()
-            .zip(a.pixels())
-            .flat_map(|(p, q)| (0..3).map(move |c| p.0[c].abs_diff(q.0[c])))
-            .max()
-            .unwrap();
+        let max = max_rgb_diff(&out, &a);
         assert!(max <= 1, "agreeing inputs changed by up to {max}");
     }
 
@@ -428,12 +413,7 @@ mod tests {
         let s = synthesis(a.clone(), |x, y| ((x * 7 + y * 3) % 11) as f32);
         let t = synthesis(a.clone(), |x, y| ((x * 5 + y * 2) % 13) as f32);
         let out = blend_syntheses(&s, &t, Blend::Gradient).unwrap().image;
-        let max = out
-            .pixels()
-            .zip(a.pixels())
-            .flat_map(|(p, q)| (0..3).map(move |c| p.0[c].abs_diff(q.0[c])))
-            .max()
-            .unwrap();
+        let max = max_rgb_diff(&out, &a);
         assert!(max <= 1, "agreeing inputs changed by up to {max}");
     }
 

@@ -314,6 +314,16 @@ impl Uniformity {
     }
 }
 
+/// One band of a sweep: its first row, the row next to it that it propagates from (see
+/// [`Sweep::band`]), the scan direction and the seed of its random search.
+#[derive(Clone, Copy)]
+struct BandJob<'a> {
+    edge: Option<&'a [[i32; 2]]>,
+    y0: usize,
+    fwd: bool,
+    seed: u64,
+}
+
 /// Everything one PatchMatch sweep reads.
 struct Sweep<'a> {
     tf: &'a Features,
@@ -361,41 +371,25 @@ impl Sweep<'_> {
         [c[0].clamp(0, self.sw - 1), c[1].clamp(0, self.sh - 1)]
     }
 
-    /// One sweep over rows `y0..y0 + out.len() / tw` of the field: `out`/`dist` are the band's
-    /// rows (in: the field before the sweep; out: improved), `edge` the row next to the band
-    /// that the sweep propagates from (above it forward, below it backward) as it was before
-    /// the sweep, if inside the image.
-    fn band(
-        &self,
-        edge: Option<&[[i32; 2]]>,
-        y0: usize,
-        out: &mut [[i32; 2]],
-        dist: &mut [f32],
-        fwd: bool,
-        seed: u64,
-    ) {
+    /// One sweep over rows `job.y0..job.y0 + out.len() / tw` of the field: `out`/`dist` are the
+    /// band's rows (in: the field before the sweep; out: improved), `job.edge` the row next to
+    /// the band that the sweep propagates from (above it forward, below it backward) as it was
+    /// before the sweep, if inside the image.
+    fn band(&self, job: &BandJob<'_>, out: &mut [[i32; 2]], dist: &mut [f32]) {
         #[cfg(target_arch = "x86_64")]
         if std::arch::is_x86_feature_detected!("avx2") {
             // SAFETY: the CPU supports AVX2, checked just above.
-            return unsafe { self.band_avx2(edge, y0, out, dist, fwd, seed) };
+            return unsafe { self.band_avx2(job, out, dist) };
         }
-        self.band_any(edge, y0, out, dist, fwd, seed)
+        self.band_any(job, out, dist)
     }
 
     /// [`Sweep::band`] compiled for AVX2: the same code (no fused multiply-add, so the same
     /// results bit for bit), its patch distances vectorized by the compiler 8 floats wide.
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2")]
-    unsafe fn band_avx2(
-        &self,
-        edge: Option<&[[i32; 2]]>,
-        y0: usize,
-        out: &mut [[i32; 2]],
-        dist: &mut [f32],
-        fwd: bool,
-        seed: u64,
-    ) {
-        self.band_any(edge, y0, out, dist, fwd, seed)
+    unsafe fn band_avx2(&self, job: &BandJob<'_>, out: &mut [[i32; 2]], dist: &mut [f32]) {
+        self.band_any(job, out, dist)
     }
 
     /// Tries source centre `c` (clamped) for target `(x, y)`; keeps it if it beats the best.
@@ -421,15 +415,13 @@ impl Sweep<'_> {
     }
 
     #[inline(always)]
-    fn band_any(
-        &self,
-        edge: Option<&[[i32; 2]]>,
-        y0: usize,
-        out: &mut [[i32; 2]],
-        dist: &mut [f32],
-        fwd: bool,
-        seed: u64,
-    ) {
+    fn band_any(&self, job: &BandJob<'_>, out: &mut [[i32; 2]], dist: &mut [f32]) {
+        let BandJob {
+            edge,
+            y0,
+            fwd,
+            seed,
+        } = *job;
         let tw = self.tw;
         let rows = out.len() / tw;
         let mut rng = Rng::new(seed);
@@ -575,7 +567,13 @@ pub(crate) fn synthesize_level(
                 .enumerate()
                 .for_each(|(b, (out, d))| {
                     let band_seed = sweep_seed ^ (b as u64 + 1).wrapping_mul(0xE703_7ED1_A0B4_28DB);
-                    sweep.band(edges[b].as_deref(), b * BAND_ROWS, out, d, fwd, band_seed);
+                    let job = BandJob {
+                        edge: edges[b].as_deref(),
+                        y0: b * BAND_ROWS,
+                        fwd,
+                        seed: band_seed,
+                    };
+                    sweep.band(&job, out, d);
                 });
         }
         estimate = Some(vote::vote(&field, Some(&dist), style, ps));
