@@ -1195,12 +1195,24 @@ pub fn roto_with(
         crate::video::encode_files(&files, output, &enc_opts, progress)?;
         report
     } else {
-        let mut encoder: Option<Encoder> = None;
+        // A video tells its frames' size and alpha up front: ffmpeg's encoder then starts
+        // while the first frame is decoded and stylized, not after. Output frames keep their
+        // input's size and alpha (`render_frame`); a wrong guess is replaced at the first frame.
+        let mut encoder: Option<Encoder> = match source.has_alpha() {
+            Some(alpha) => {
+                let (w, h) = source.frame_size();
+                Some(Encoder::start(output, &enc_opts, w, h, alpha)?)
+            }
+            None => None,
+        };
+        let mut pushed = 0usize;
         let mut sink = |_: &FrameInfo, frame: &Frame| -> Result<()> {
-            if encoder.is_none() {
+            if pushed == 0 && !encoder.as_ref().is_some_and(|e| e.fits(frame)) {
+                encoder = None;
                 let (w, h) = frame.size();
                 encoder = Some(Encoder::start(output, &enc_opts, w, h, frame.has_alpha)?);
             }
+            pushed += 1;
             encoder.as_mut().expect("started above").push(frame)
         };
         let report = stylize_frames(
@@ -1211,7 +1223,7 @@ pub fn roto_with(
             progress,
             Some(&mut sink),
         )?;
-        match encoder {
+        match encoder.filter(|_| pushed > 0) {
             Some(enc) => {
                 progress.event(Event::Start {
                     stage: "encode".into(),

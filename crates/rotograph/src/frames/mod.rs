@@ -87,6 +87,11 @@ pub trait FrameSource: Send {
     fn frame_size(&self) -> (u32, u32);
     /// The next frame, or `None` at the end.
     fn next_frame(&mut self) -> Result<Option<(FrameInfo, Frame)>>;
+    /// Whether every frame will carry alpha, when known before the first frame (a video's
+    /// pixel format); `None` when only the frames tell (a folder).
+    fn has_alpha(&self) -> Option<bool> {
+        None
+    }
 }
 
 /// Default frame-name pattern.

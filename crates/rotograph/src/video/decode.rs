@@ -159,6 +159,89 @@ pub(super) fn yuv_pipe_format(info: &VideoInfo) -> Option<(Matrix, Range)> {
     }
 }
 
+/// The decoder's arguments when the probe finds the common case (an even-sized 8-bit 4:2:0
+/// stream without alpha, piped as its own yuv420p), for starting it while ffprobe runs; `None`
+/// when the arguments depend on the probe anyway (`size`, `multiple`).
+fn guessed_args(path: &Path, opts: &ExtractOptions) -> Option<Vec<OsString>> {
+    let yuv = Some((Matrix::Bt601, Range::Limited));
+    (opts.size.is_none() && opts.multiple.is_none())
+        .then(|| decoder_args(path, opts, "", (0, 0), (0, 0), false, yuv))
+}
+
+/// The decoder's arguments for a probed video, with the delivered frame size and the pipe's
+/// YUV format (`None`: RGBA).
+fn probed_args(
+    path: &Path,
+    opts: &ExtractOptions,
+    info: &VideoInfo,
+) -> (Vec<OsString>, (u32, u32), Option<(Matrix, Range)>) {
+    let src = (info.width, info.height);
+    let size = target_size(src, opts);
+    // RGBA when ffmpeg must convert (its converter fills the alpha byte faster than a copy
+    // here would); else the stream's own yuv420p, converted here.
+    // Not at odd sizes: ffmpeg converts those through its scaler (interpolated chroma), not
+    // the nearest-chroma path that yuv420p_to_rgba follows. Not when resizing: scaled in
+    // yuv420p, the frame would keep only a quarter of the scaled size's chroma, where
+    // scaling straight to RGBA keeps it all.
+    let even = size.0 % 2 == 0 && size.1 % 2 == 0;
+    let yuv = yuv_pipe_format(info).filter(|_| even && size == src);
+    let args = decoder_args(path, opts, &info.codec, src, size, info.has_alpha, yuv);
+    (args, size, yuv)
+}
+
+/// ffmpeg's arguments for decoding `path` to raw frames of `size` on stdout: the stream's own
+/// yuv420p when `yuv` is set, else RGBA. `codec` and `alpha` come from the probe.
+fn decoder_args(
+    path: &Path,
+    opts: &ExtractOptions,
+    codec: &str,
+    src: (u32, u32),
+    size: (u32, u32),
+    alpha: bool,
+    yuv: Option<(Matrix, Range)>,
+) -> Vec<OsString> {
+    let mut args: Vec<OsString> = Vec::new();
+    let mut push = |s: &str| args.push(s.into());
+    if let Some(s) = opts.start {
+        push("-ss");
+        push(&format!("{s}"));
+    }
+    if let Some(d) = opts.duration {
+        push("-t");
+        push(&format!("{d}"));
+    }
+    if alpha {
+        // ffmpeg's native VP8/VP9 decoders drop the alpha channel; libvpx keeps it.
+        match codec {
+            "vp9" => ["-c:v", "libvpx-vp9"].iter().for_each(|s| push(s)),
+            "vp8" => ["-c:v", "libvpx"].iter().for_each(|s| push(s)),
+            _ => {}
+        }
+    }
+    args.push("-i".into());
+    args.push(file_arg(path));
+    let mut push = |s: &str| args.push(s.into());
+    push("-map");
+    push("0:v:0");
+    let chain = filter_chain(opts, src, size, alpha);
+    if !chain.is_empty() {
+        push("-vf");
+        push(&chain.join(","));
+    }
+    push("-vsync");
+    push("passthrough");
+    if let Some(m) = opts.max_frames {
+        push("-frames:v");
+        push(&m.to_string());
+    }
+    push("-pix_fmt");
+    push(if yuv.is_some() { "yuv420p" } else { "rgba" });
+    push("-f");
+    push("rawvideo");
+    push("pipe:1");
+    args
+}
+
 /// Estimated number of delivered frames.
 fn estimate_len(info: &VideoInfo, opts: &ExtractOptions) -> Option<usize> {
     let rate = opts.fps.unwrap_or(info.fps);
@@ -181,8 +264,23 @@ fn estimate_len(info: &VideoInfo, opts: &ExtractOptions) -> Option<usize> {
 
 impl VideoSource {
     /// Probes the video and starts ffmpeg.
+    ///
+    /// When the frame size does not depend on the probe (no `size`, no `multiple`), ffmpeg is
+    /// started for the common case (the stream's own yuv420p) while ffprobe runs, and kept when
+    /// the probe confirms it: the two start-ups overlap instead of adding up.
     pub fn open(path: &Path, opts: &ExtractOptions) -> Result<Self> {
         check_options(opts)?;
+        let spawn = |args: &[OsString]| -> Result<Option<Process>> {
+            match opts.max_frames {
+                Some(0) => Ok(None),
+                _ => Process::spawn(args, false, true).map(Some),
+            }
+        };
+        let guess = guessed_args(path, opts);
+        let early = match &guess {
+            Some(args) => spawn(args)?,
+            None => None,
+        };
         let info = probe(path)?;
         if let (Some(s), Some(d)) = (opts.start, info.duration) {
             if s >= d {
@@ -195,57 +293,17 @@ impl VideoSource {
                 ));
             }
         }
-        let src = (info.width, info.height);
-        let size = target_size(src, opts);
+        let (args, size, yuv) = probed_args(path, opts, &info);
         let alpha = info.has_alpha;
-        let mut args: Vec<OsString> = Vec::new();
-        let mut push = |s: &str| args.push(s.into());
-        if let Some(s) = opts.start {
-            push("-ss");
-            push(&format!("{s}"));
-        }
-        if let Some(d) = opts.duration {
-            push("-t");
-            push(&format!("{d}"));
-        }
-        if alpha {
-            // ffmpeg's native VP8/VP9 decoders drop the alpha channel; libvpx keeps it.
-            match info.codec.as_str() {
-                "vp9" => ["-c:v", "libvpx-vp9"].iter().for_each(|s| push(s)),
-                "vp8" => ["-c:v", "libvpx"].iter().for_each(|s| push(s)),
-                _ => {}
+        // The early start is kept only when it was started with exactly these arguments.
+        let mut process = match early {
+            Some(p) if guess.as_ref() == Some(&args) => Some(p),
+            wrong => {
+                drop(wrong);
+                spawn(&args)?
             }
-        }
-        args.push("-i".into());
-        args.push(file_arg(path));
-        let mut push = |s: &str| args.push(s.into());
-        push("-map");
-        push("0:v:0");
-        let chain = filter_chain(opts, src, size, alpha);
-        if !chain.is_empty() {
-            push("-vf");
-            push(&chain.join(","));
-        }
-        push("-vsync");
-        push("passthrough");
-        if let Some(m) = opts.max_frames {
-            push("-frames:v");
-            push(&m.to_string());
-        }
-        // RGBA when ffmpeg must convert (its converter fills the alpha byte faster than a copy
-        // here would); else the stream's own yuv420p, converted here.
-        // Not at odd sizes: ffmpeg converts those through its scaler (interpolated chroma), not
-        // the nearest-chroma path that yuv420p_to_rgba follows. Not when resizing: scaled in
-        // yuv420p, the frame would keep only a quarter of the scaled size's chroma, where
-        // scaling straight to RGBA keeps it all.
-        let even = size.0 % 2 == 0 && size.1 % 2 == 0;
-        let yuv = yuv_pipe_format(&info).filter(|_| even && size == src);
-        push("-pix_fmt");
-        push(if yuv.is_some() { "yuv420p" } else { "rgba" });
-        push("-f");
-        push("rawvideo");
-        push("pipe:1");
-
+        };
+        let stdout = process.as_mut().and_then(Process::take_stdout);
         let frame_bytes = match yuv {
             Some(_) => yuv420p_len(size.0, size.1),
             None => size.0 as usize * size.1 as usize * 4,
@@ -253,13 +311,6 @@ impl VideoSource {
         let len_hint = estimate_len(&info, opts);
         let rate = opts.fps.unwrap_or(info.fps);
         let step = (rate > 0.0).then(|| opts.extract_nth_frame as f64 / rate);
-        let (process, stdout) = if opts.max_frames == Some(0) {
-            (None, None)
-        } else {
-            let mut p = Process::spawn(&args, false, true)?;
-            let out = p.take_stdout();
-            (Some(p), out)
-        };
         Ok(VideoSource {
             path: path.to_path_buf(),
             info,
@@ -371,6 +422,10 @@ impl FrameSource for VideoSource {
 
     fn frame_size(&self) -> (u32, u32) {
         self.size
+    }
+
+    fn has_alpha(&self) -> Option<bool> {
+        Some(self.alpha)
     }
 
     fn next_frame(&mut self) -> Result<Option<(FrameInfo, Frame)>> {
@@ -520,6 +575,39 @@ mod tests {
             color_space: None,
             color_range: None,
         }
+    }
+
+    #[test]
+    fn early_decoder_start_is_kept_only_when_the_probe_agrees() {
+        let path = Path::new("clip.mp4");
+        let opts = ExtractOptions {
+            fps: Some(12.0),
+            start: Some(0.5),
+            max_frames: Some(10),
+            ..Default::default()
+        };
+        let guess = guessed_args(path, &opts).expect("no size: the arguments can be guessed");
+        let mut bt709 = info(Some(4.0));
+        bt709.color_space = Some("bt709".into());
+        // A common stream (BT.601 or 709, limited range): the early start is used as it is.
+        assert_eq!(probed_args(path, &opts, &info(Some(4.0))).0, guess);
+        assert_eq!(probed_args(path, &opts, &bt709).0, guess);
+        // Anything else needs other arguments: the early start is replaced.
+        let mut other = info(Some(4.0));
+        other.has_alpha = true;
+        assert_ne!(probed_args(path, &opts, &other).0, guess);
+        let mut odd = info(Some(4.0));
+        odd.width = 641;
+        assert_ne!(probed_args(path, &opts, &odd).0, guess);
+        let mut full = info(Some(4.0));
+        full.color_range = Some("pc".into());
+        assert_ne!(probed_args(path, &opts, &full).0, guess);
+        // A size to fit depends on the probe: nothing is started early.
+        let sized = ExtractOptions {
+            size: Some((512, 512)),
+            ..opts.clone()
+        };
+        assert!(guessed_args(path, &sized).is_none());
     }
 
     #[test]

@@ -349,6 +349,11 @@ impl Encoder {
         self.written
     }
 
+    /// Whether `frame` has the size and alpha this encoder was started for.
+    pub fn fits(&self, frame: &Frame) -> bool {
+        frame.size() == (self.width, self.height) && frame.has_alpha == self.alpha
+    }
+
     /// Sends one frame (held `on` times when set in the options).
     pub fn push(&mut self, frame: &Frame) -> Result<()> {
         self.push_times(frame, self.on)
