@@ -22,7 +22,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 /// Everything a stylize or roto run depends on: what `rotograph.toml` holds. Names are the CLI
 /// flags in snake_case; the command line overrides a `--config` file.
@@ -400,6 +400,9 @@ struct Done {
     info: FrameInfo,
     frame: Option<Frame>,
     skipped: bool,
+    /// The frame's key when its PNG is left to the run's writer thread (written after the frame
+    /// went to the sink); `None` when it is already committed or there is no run folder.
+    deferred: Option<String>,
 }
 
 /// A frame a worker finished, or (when frames depend on the previous output) prepared for the
@@ -456,6 +459,8 @@ struct Chain<'a> {
     settings: &'a Settings,
     stylizer: &'a dyn Stylizer,
     want_frames: bool,
+    /// Leave each frame's PNG to the writer thread ([`Done::deferred`]).
+    defer: bool,
     prev_key: String,
     prev: Option<Output>,
     first: Option<Output>,
@@ -518,6 +523,7 @@ impl Chain<'_> {
             self.settings,
             self.stylizer,
             true,
+            self.defer,
         )?;
         let image = done.frame.as_ref().map(|f| f.image.clone());
         if !self.want_frames {
@@ -626,11 +632,16 @@ fn stylize_frames(
     // and this thread stylizes them in order.
     let sequential = settings.warp_init > 0.0 || settings.color_match == ColorMatch::First;
     let warp = settings.warp_init > 0.0;
+    // With a sink (roto: frames go on to the video encoder), kept frames are compressed and
+    // written by one writer thread at a lower CPU priority, after the frame went to the sink:
+    // the encoder is fed first, and the PNGs use the CPU time it leaves idle.
+    let defer = run.is_some() && want_frames;
     let mut chain = Chain {
         run,
         settings,
         stylizer,
         want_frames,
+        defer,
         prev_key: String::new(),
         prev: None,
         first: None,
@@ -641,8 +652,38 @@ fn stylize_frames(
     let (done_tx, done_rx) = bounded::<(usize, Msg)>(in_flight);
     let mut report = Report::default();
     let mut first_error: Option<Error> = None;
+    let (write_tx, write_rx) = bounded::<(String, String, Frame)>(jobs + 1);
+    let write_error: Mutex<Option<Error>> = Mutex::new(None);
 
     std::thread::scope(|s| {
+        // Writer: compresses and commits deferred frames in order.
+        let writer = match (defer, run) {
+            (true, Some(run)) => {
+                let (abort, write_error) = (&abort, &write_error);
+                Some(s.spawn(move || {
+                    lower_thread_priority();
+                    for (name, key, frame) in write_rx.iter() {
+                        let failed = write_error
+                            .lock()
+                            .unwrap_or_else(|e| e.into_inner())
+                            .is_some();
+                        if !failed {
+                            let written = frames::encode_png(&frame)
+                                .and_then(|bytes| run.commit(&name, &key, &bytes));
+                            if let Err(e) = written {
+                                abort.store(true, Ordering::SeqCst);
+                                *write_error.lock().unwrap_or_else(|e| e.into_inner()) = Some(e);
+                            }
+                        }
+                        frames::recycle(frame);
+                    }
+                }))
+            }
+            _ => {
+                drop(write_rx);
+                None
+            }
+        };
         // Reader.
         {
             let done_tx = done_tx.clone();
@@ -713,6 +754,7 @@ fn stylize_frames(
                             settings_hash,
                             stylizer,
                             want_frames,
+                            defer,
                         )
                         .map(Ready::Done)
                     };
@@ -783,17 +825,19 @@ fn stylize_frames(
                 } else {
                     report.rendered += 1;
                 }
+                let sent = match (first_error.is_none(), sink.as_mut(), &d.frame) {
+                    (true, Some(sink), Some(frame)) => sink(&d.info, frame),
+                    _ => Ok(()),
+                };
+                // Stylized frames are kept even after an error elsewhere.
+                let kept = keep_deferred(&write_tx, d.info.name.clone(), d.deferred, d.frame);
                 if first_error.is_some() {
                     continue;
                 }
-                if let (Some(sink), Some(frame)) = (sink.as_mut(), d.frame) {
-                    let sent = sink(&d.info, &frame);
-                    frames::recycle(frame);
-                    if let Err(e) = sent {
-                        abort.store(true, Ordering::SeqCst);
-                        first_error = Some(e);
-                        continue;
-                    }
+                if let Err(e) = sent.and(kept) {
+                    abort.store(true, Ordering::SeqCst);
+                    first_error = Some(e);
+                    continue;
                 }
                 progress.event(Event::Frame {
                     stage: "stylize".into(),
@@ -810,8 +854,20 @@ fn stylize_frames(
         });
         report.rendered += finished.clone().filter(|skipped| !skipped).count();
         report.skipped += finished.filter(|skipped| *skipped).count();
+        for ready in std::mem::take(&mut pending).into_values() {
+            if let Ready::Done(d) = ready {
+                let _ = keep_deferred(&write_tx, d.info.name, d.deferred, d.frame);
+            }
+        }
         drop(tok_tx);
+        drop(write_tx);
+        if let Some(writer) = writer {
+            let _ = writer.join();
+        }
     });
+    if let Some(e) = write_error.into_inner().unwrap_or_else(|e| e.into_inner()) {
+        first_error.get_or_insert(e);
+    }
 
     report.frames = report.rendered + report.skipped;
     if let Some(e) = first_error {
@@ -849,6 +905,40 @@ fn stylize_frames(
     Ok(report)
 }
 
+#[allow(clippy::too_many_arguments)]
+/// Hands a frame whose PNG was deferred to the writer thread (blocking while it is behind);
+/// recycles any other frame.
+fn keep_deferred(
+    writer: &crossbeam_channel::Sender<(String, String, Frame)>,
+    name: String,
+    deferred: Option<String>,
+    frame: Option<Frame>,
+) -> Result<()> {
+    match (deferred, frame) {
+        (Some(key), Some(frame)) => writer.send((name, key, frame)).map_err(|e| {
+            let name = e.into_inner().0;
+            Error::io(name, std::io::Error::other("the frame writer stopped"))
+        }),
+        (_, Some(frame)) => {
+            frames::recycle(frame);
+            Ok(())
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Lowers the calling thread's CPU priority (Linux: nice +10 for this thread only), so that
+/// background work yields to the stylizer and the video encoder; elsewhere a no-op.
+fn lower_thread_priority() {
+    #[cfg(target_os = "linux")]
+    {
+        // SAFETY: plain system calls on the calling thread's own id; no memory is shared.
+        let tid = unsafe { libc::gettid() };
+        // A failure leaves the thread at normal priority, which is only slower elsewhere.
+        let _ = unsafe { libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, 10) };
+    }
+}
+
 fn process_frame(
     info: FrameInfo,
     frame: Frame,
@@ -857,13 +947,14 @@ fn process_frame(
     settings_hash: &str,
     stylizer: &dyn Stylizer,
     want_frame: bool,
+    defer: bool,
 ) -> Result<Done> {
     let p = prepare_frame(info, frame, run, settings_hash, settings)?;
     if let Some(done) = resumed(run, &p.info, p.key.as_deref(), want_frame)? {
         frames::recycle(p.frame);
         return Ok(done);
     }
-    render_frame(p, None, None, run, settings, stylizer, want_frame)
+    render_frame(p, None, None, run, settings, stylizer, want_frame, defer)
 }
 
 /// Loads a frame's mask and computes its key.
@@ -936,12 +1027,14 @@ fn resumed(
         info: info.clone(),
         frame,
         skipped: true,
+        deferred: None,
     }))
 }
 
 /// Stylizes a prepared frame from `init` (the source frame when `None`), colour-matches it
 /// (`first`: the first output, for [`ColorMatch::First`]), keeps the source where masked, and
 /// commits it to the run folder under the prepared key.
+#[allow(clippy::too_many_arguments)]
 fn render_frame(
     p: Prepared,
     init: Option<&RgbaImage>,
@@ -950,6 +1043,7 @@ fn render_frame(
     settings: &Settings,
     stylizer: &dyn Stylizer,
     want_frame: bool,
+    defer: bool,
 ) -> Result<Done> {
     let Prepared {
         info,
@@ -982,6 +1076,7 @@ fn render_frame(
         });
     }
     let mut first_out = None;
+    let mut deferred = None;
     // Extra batch images first, the frame's own name last: a recorded main name implies the rest.
     for (k, mut img) in images.into_iter().enumerate().rev() {
         if img.dimensions() != frame.image.dimensions() {
@@ -1005,8 +1100,12 @@ fn render_frame(
             has_alpha: frame.has_alpha,
         };
         if let (Some(run), Some(key)) = (run, key.as_deref()) {
-            let bytes = frames::encode_png(&out)?;
-            run.commit(&batch_output_name(&info.name, k), key, &bytes)?;
+            if k == 0 && defer {
+                deferred = Some(key.to_string());
+            } else {
+                let bytes = frames::encode_png(&out)?;
+                run.commit(&batch_output_name(&info.name, k), key, &bytes)?;
+            }
         } else if k > 0 {
             // Without a run folder only the frame's own image goes on (to the encoder).
             continue;
@@ -1018,8 +1117,13 @@ fn render_frame(
     frames::recycle(frame);
     Ok(Done {
         info,
-        frame: if want_frame { first_out } else { None },
+        frame: if want_frame || deferred.is_some() {
+            first_out
+        } else {
+            None
+        },
         skipped: false,
+        deferred,
     })
 }
 
@@ -1385,6 +1489,35 @@ mod tests {
         let run = open_run(dir.path(), &mut s, &st).unwrap();
         let r = stylize_source(source(9), &run, &s, &st, &NoProgress, None).unwrap();
         assert_eq!((r.rendered, r.skipped), (9, 0));
+    }
+
+    #[test]
+    fn a_kept_frame_that_cannot_be_written_fails_the_run_with_its_name() {
+        // With a sink (as in roto) the PNGs are written by the writer thread: its errors must
+        // still end the run, naming the file, with the frames before it on disk.
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = settings(2);
+        let st = Invert::new();
+        let run = open_run(dir.path(), &mut s, &st).unwrap();
+        std::fs::create_dir(dir.path().join("00003.png")).unwrap();
+        let mut sent = 0;
+        let mut sink = |_: &FrameInfo, _: &Frame| {
+            sent += 1;
+            Ok(())
+        };
+        let err =
+            stylize_source(source(9), &run, &s, &st, &NoProgress, Some(&mut sink)).unwrap_err();
+        assert!(err.to_string().contains("00003.png"), "{err}");
+        for name in ["00001.png", "00002.png"] {
+            assert!(frames::read_frame(&dir.path().join(name)).is_ok(), "{name}");
+        }
+        assert!(
+            sent >= 2,
+            "frames went to the sink before the failure ({sent})"
+        );
+        // Without a sink the worker writes the frame itself: same error.
+        let err = stylize_source(source(9), &run, &s, &st, &NoProgress, None).unwrap_err();
+        assert!(err.to_string().contains("00003.png"), "{err}");
     }
 
     #[test]
