@@ -905,7 +905,6 @@ fn stylize_frames(
     Ok(report)
 }
 
-#[allow(clippy::too_many_arguments)]
 /// Hands a frame whose PNG was deferred to the writer thread (blocking while it is behind);
 /// recycles any other frame.
 fn keep_deferred(
@@ -939,6 +938,7 @@ fn lower_thread_priority() {
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 fn process_frame(
     info: FrameInfo,
     frame: Frame,

@@ -168,13 +168,12 @@ fn guessed_args(path: &Path, opts: &ExtractOptions) -> Option<Vec<OsString>> {
         .then(|| decoder_args(path, opts, "", (0, 0), (0, 0), false, yuv))
 }
 
+/// A decoder's arguments, its frame size and its pipe's YUV format (`None`: RGBA).
+type DecoderPlan = (Vec<OsString>, (u32, u32), Option<(Matrix, Range)>);
+
 /// The decoder's arguments for a probed video, with the delivered frame size and the pipe's
 /// YUV format (`None`: RGBA).
-fn probed_args(
-    path: &Path,
-    opts: &ExtractOptions,
-    info: &VideoInfo,
-) -> (Vec<OsString>, (u32, u32), Option<(Matrix, Range)>) {
+fn probed_args(path: &Path, opts: &ExtractOptions, info: &VideoInfo) -> DecoderPlan {
     let src = (info.width, info.height);
     let size = target_size(src, opts);
     // RGBA when ffmpeg must convert (its converter fills the alpha byte faster than a copy
