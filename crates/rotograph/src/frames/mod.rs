@@ -4,6 +4,7 @@
 mod exposure;
 mod fit;
 mod folder;
+pub mod png;
 
 pub use exposure::{Exposure, MAX_EXPOSURE_FRAMES};
 pub use fit::{fit_frame, fit_image, fitted_size, round_to_multiple, Fit};
