@@ -8,7 +8,7 @@
 //! - **Filter**: Paeth on every row but the first (Sub), on the RGB (or RGBA) bytes, the
 //!   RGBA → RGB packing done per row into a small buffer just before filtering.
 //! - **Deflate**: one dynamic-Huffman block. Its literal/length code comes from a histogram of
-//!   every 4th filtered row (every symbol gets a code, so unsampled rows always code), limited
+//!   every 8th filtered row (every symbol gets a code, so unsampled rows always code), limited
 //!   to 12 bits by package-merge so that two literals share one table lookup. Runs of bytes
 //!   equal to their predecessor (flat areas: zero residuals) become matches at distance 1. When
 //!   the sample says Huffman coding would not beat storing (noise), the rows go out unfiltered
@@ -27,7 +27,7 @@ use deflate::{tokenize, BitWriter, Code, Encoder, Histogram};
 use image::RgbaImage;
 
 /// Every this many rows is sampled for the Huffman statistics.
-const SAMPLE_STEP: usize = 4;
+const SAMPLE_STEP: usize = 8;
 /// Largest stored deflate block.
 const MAX_STORED: usize = 65_535;
 /// IDAT chunks hold at most this many bytes (PNG allows 2^31 - 1).
@@ -305,19 +305,18 @@ impl<'a, const BPP: usize> Rows<'a, BPP> {
     }
 }
 
-/// Packs RGBA bytes to RGB, four pixels (16 → 12 bytes) at a time through 64-bit words.
+/// Packs RGBA bytes to RGB, four pixels (16 → 12 bytes) at a time: a fixed byte shuffle,
+/// which the compiler turns into one shuffle instruction where the CPU has one.
 #[inline(always)]
 fn pack_rgb(src: &[u8], dst: &mut [u8]) {
     let mut src16 = src.chunks_exact(16);
     let mut dst12 = dst.chunks_exact_mut(12);
     for (s, d) in (&mut src16).zip(&mut dst12) {
-        let a = deflate::word(s, 0);
-        let b = deflate::word(s, 8);
-        // Two pixels' RGB in the low 6 bytes of each word.
-        let lo = (a & 0xFF_FFFF) | (a >> 8 & 0xFFFF_FF00_0000);
-        let hi = (b & 0xFF_FFFF) | (b >> 8 & 0xFFFF_FF00_0000);
-        d[..8].copy_from_slice(&(lo | hi << 48).to_le_bytes());
-        d[8..].copy_from_slice(&((hi >> 16) as u32).to_le_bytes());
+        let s: &[u8; 16] = s.try_into().unwrap_or_else(|_| unreachable!());
+        let rgb = [
+            s[0], s[1], s[2], s[4], s[5], s[6], s[8], s[9], s[10], s[12], s[13], s[14],
+        ];
+        d.copy_from_slice(&rgb);
     }
     let rest = src16.remainder().chunks_exact(4);
     for (s, d) in rest.zip(dst12.into_remainder().chunks_exact_mut(3)) {
@@ -351,7 +350,8 @@ fn filter_paeth<const BPP: usize>(cur: &[u8], up: &[u8], out: &mut [u8]) {
     }
 }
 
-/// The Paeth predictor (PNG spec, 9.4) of left `a`, above `b`, upper left `c`.
+/// The Paeth predictor (PNG spec, 9.4) of left `a`, above `b`, upper left `c`, in 16-bit
+/// arithmetic (vectorized 16 lanes wide; a byte-only formulation measured slower).
 #[inline(always)]
 fn paeth(a: u8, b: u8, c: u8) -> u8 {
     let (ia, ib, ic) = (i16::from(a), i16::from(b), i16::from(c));
@@ -417,9 +417,9 @@ mod tests {
 
     #[test]
     fn paeth_matches_the_spec_definition() {
-        for a in (0..=255u8).step_by(5) {
-            for b in (0..=255u8).step_by(7) {
-                for c in (0..=255u8).step_by(3) {
+        for a in 0..=255u8 {
+            for b in 0..=255u8 {
+                for c in 0..=255u8 {
                     // PNG spec, 9.4, literally.
                     let p = i32::from(a) + i32::from(b) - i32::from(c);
                     let (pa, pb, pc) = (
