@@ -373,8 +373,8 @@ impl BitWriter {
     pub(super) fn reserve(&mut self, bytes: usize) {
         let need = self.pos + bytes + 16;
         if self.buf.len() < need {
-            let grown = need.max(self.buf.len() + self.buf.len() / 2);
-            self.buf.resize(grown, 0);
+            // In steps of 64 KiB; the capacity grows by doubling.
+            self.buf.resize(need + (64 << 10), 0);
         }
     }
 

@@ -88,7 +88,8 @@ pub(crate) fn encode_with(image: &RgbaImage, has_alpha: bool, isa: Isa) -> Resul
     }
     let bpp = if has_alpha { 4 } else { 3 };
     let raw_len = (w as usize * bpp + 1) * h as usize;
-    let mut out = Vec::with_capacity(raw_len / 2 + 1024);
+    // Photos code to about half their raw size; more only for noise (stored, raw size).
+    let mut out = Vec::with_capacity(raw_len * 5 / 8 + 4096);
     out.extend_from_slice(&SIGNATURE);
     let mut ihdr = [0u8; 13];
     ihdr[..4].copy_from_slice(&w.to_be_bytes());
@@ -305,18 +306,20 @@ impl<'a, const BPP: usize> Rows<'a, BPP> {
     }
 }
 
-/// Packs RGBA bytes to RGB, four pixels (16 → 12 bytes) at a time: a fixed byte shuffle,
-/// which the compiler turns into one shuffle instruction where the CPU has one.
+/// Packs RGBA bytes to RGB, four pixels (16 → 12 bytes) at a time through 64-bit words (a
+/// byte-shuffle formulation measured no faster).
 #[inline(always)]
 fn pack_rgb(src: &[u8], dst: &mut [u8]) {
     let mut src16 = src.chunks_exact(16);
     let mut dst12 = dst.chunks_exact_mut(12);
     for (s, d) in (&mut src16).zip(&mut dst12) {
-        let s: &[u8; 16] = s.try_into().unwrap_or_else(|_| unreachable!());
-        let rgb = [
-            s[0], s[1], s[2], s[4], s[5], s[6], s[8], s[9], s[10], s[12], s[13], s[14],
-        ];
-        d.copy_from_slice(&rgb);
+        let a = deflate::word(s, 0);
+        let b = deflate::word(s, 8);
+        // Two pixels' RGB in the low 6 bytes of each word.
+        let lo = (a & 0xFF_FFFF) | (a >> 8 & 0xFFFF_FF00_0000);
+        let hi = (b & 0xFF_FFFF) | (b >> 8 & 0xFFFF_FF00_0000);
+        d[..8].copy_from_slice(&(lo | hi << 48).to_le_bytes());
+        d[8..].copy_from_slice(&((hi >> 16) as u32).to_le_bytes());
     }
     let rest = src16.remainder().chunks_exact(4);
     for (s, d) in rest.zip(dst12.into_remainder().chunks_exact_mut(3)) {
