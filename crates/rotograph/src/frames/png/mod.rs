@@ -8,7 +8,7 @@
 //! - **Filter**: Paeth on every row but the first (Sub), on the RGB (or RGBA) bytes, the
 //!   RGBA → RGB packing done per row into a small buffer just before filtering.
 //! - **Deflate**: one dynamic-Huffman block. Its literal/length code comes from a histogram of
-//!   every 8th filtered row (every symbol gets a code, so unsampled rows always code), limited
+//!   every 16th filtered row (every symbol gets a code, so unsampled rows always code), limited
 //!   to 12 bits by package-merge so that two literals share one table lookup. Runs of bytes
 //!   equal to their predecessor (flat areas: zero residuals) become matches at distance 1. When
 //!   the sample says Huffman coding would not beat storing (noise), the rows go out unfiltered
@@ -27,7 +27,7 @@ use deflate::{tokenize, BitWriter, Code, Encoder, Histogram};
 use image::RgbaImage;
 
 /// Every this many rows is sampled for the Huffman statistics.
-const SAMPLE_STEP: usize = 8;
+const SAMPLE_STEP: usize = 16;
 /// Largest stored deflate block.
 const MAX_STORED: usize = 65_535;
 /// IDAT chunks hold at most this many bytes (PNG allows 2^31 - 1).
