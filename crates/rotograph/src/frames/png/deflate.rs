@@ -313,6 +313,12 @@ impl Code {
                 *e = ((lo & 0xFF_FFFF) | code_hi << len_lo) + ((len_lo + len_hi) << 24);
             }
         }
+        let pair_len: Vec<u8> = pair.iter().map(|&e| (e >> 24) as u8).collect();
+        let pair_len: Box<[u8; 1 << 16]> = pair_len
+            .into_boxed_slice()
+            .try_into()
+            .unwrap_or_else(|_| unreachable!());
+        pair.iter_mut().for_each(|e| *e &= 0xFF_FFFF);
         let pair: Box<[u32; 1 << 16]> = pair.try_into().unwrap_or_else(|_| unreachable!());
         let mut run = [0u64; MAX_MATCH + 1];
         for (len, e) in run.iter_mut().enumerate().skip(MIN_MATCH) {
@@ -326,6 +332,7 @@ impl Code {
         }
         Tables {
             pair,
+            pair_len,
             lit,
             run,
             end: (u64::from(codes[END_OF_BLOCK]), u32::from(self.lens[END_OF_BLOCK])),
@@ -336,8 +343,10 @@ impl Code {
 /// Lookup tables of a [`Code`]: entries hold the code bits (least significant first) in the
 /// low bits and the bit count in the top byte.
 pub(super) struct Tables {
-    /// Two literals `lo | hi << 8` at once: 24 code bits, count in bits 24-31.
+    /// Two literals `lo | hi << 8` at once: their codes (24 bits at most)...
     pair: Box<[u32; 1 << 16]>,
+    /// ...and their bit count (a separate table: no masking on the hot path).
+    pair_len: Box<[u8; 1 << 16]>,
     /// One literal: code bits, count in bits 24-31.
     lit: [u32; 256],
     /// A match of length `len` at distance 1: length code, extra bits and distance code in
@@ -478,13 +487,15 @@ impl RowEncoder<'_> {
 impl Tokens for RowEncoder<'_> {
     #[inline(always)]
     fn word(&mut self, v: u64) {
-        let pair = &*self.tables.pair;
-        self.put(pair[(v & 0xFFFF) as usize]);
-        self.put(pair[(v >> 16 & 0xFFFF) as usize]);
-        self.flush();
-        self.put(pair[(v >> 32 & 0xFFFF) as usize]);
-        self.put(pair[(v >> 48) as usize]);
-        self.flush();
+        let (codes, lens) = (&*self.tables.pair, &*self.tables.pair_len);
+        for half in [v as u32, (v >> 32) as u32] {
+            let (lo, hi) = ((half & 0xFFFF) as usize, (half >> 16) as usize);
+            self.acc |= u64::from(codes[lo]) << self.bits;
+            self.bits += u32::from(lens[lo]);
+            self.acc |= u64::from(codes[hi]) << self.bits;
+            self.bits += u32::from(lens[hi]);
+            self.flush();
+        }
     }
 
     #[inline(always)]
