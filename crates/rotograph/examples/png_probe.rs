@@ -67,9 +67,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         for alpha in [false, true] {
             let (old_ms, old_len) =
                 time(|| png_crate(&rgba, alpha, CompressionType::Fast, FilterType::Paeth));
-            let (new_ms, new_len) = time(|| {
-                rotograph::frames::png::encode(&rgba, alpha).expect("rotograph encodes")
-            });
+            let (new_ms, new_len) =
+                time(|| rotograph::frames::png::encode(&rgba, alpha).expect("rotograph encodes"));
             let back = image::load_from_memory(&rotograph::frames::png::encode(&rgba, alpha)?)?;
             let exact = if alpha {
                 back.to_rgba8() == rgba

@@ -159,16 +159,32 @@ fn real_photo_round_trips_and_is_huffman_coded() {
     let path = shared_or_skip!("media/photos/skimage_coffee.png");
     let img = image::open(path).unwrap().to_rgba8();
     let [rgb, _] = round_trip("coffee", &img);
-    assert_eq!(first_block_type(&rgb), 2, "a photo gets a dynamic Huffman block");
+    assert_eq!(
+        first_block_type(&rgb),
+        2,
+        "a photo gets a dynamic Huffman block"
+    );
     let raw = img.as_raw().len() / 4 * 3;
     assert!(rgb.len() < raw * 3 / 4, "{} of {raw} bytes", rgb.len());
 }
 
 #[test]
 fn tiny_and_odd_sizes_round_trip() {
-    for (w, h) in [(1, 1), (1, 40), (40, 1), (2, 2), (3, 5), (37, 23), (101, 3), (255, 9)] {
+    for (w, h) in [
+        (1, 1),
+        (1, 40),
+        (40, 1),
+        (2, 2),
+        (3, 5),
+        (37, 23),
+        (101, 3),
+        (255, 9),
+    ] {
         round_trip(&format!("gradient {w}x{h}"), &gradient(w, h));
-        round_trip(&format!("noise {w}x{h}"), &noise(w, h, u64::from(w * 1000 + h)));
+        round_trip(
+            &format!("noise {w}x{h}"),
+            &noise(w, h, u64::from(w * 1000 + h)),
+        );
     }
 }
 
@@ -190,7 +206,11 @@ fn noise_falls_back_to_stored_blocks() {
         assert_eq!(first_block_type(&png), 0, "stored");
         let raw = (300 * bpp + 1) * 250;
         // Raw rows plus 5 bytes a 64 KiB block, zlib, chunks.
-        assert!(png.len() <= raw + 5 * raw.div_ceil(65535) + 100, "{}", png.len());
+        assert!(
+            png.len() <= raw + 5 * raw.div_ceil(65535) + 100,
+            "{}",
+            png.len()
+        );
     }
 }
 

@@ -335,13 +335,16 @@ impl Code {
             pair_len,
             lit,
             run,
-            end: (u64::from(codes[END_OF_BLOCK]), u32::from(self.lens[END_OF_BLOCK])),
+            end: (
+                u64::from(codes[END_OF_BLOCK]),
+                u32::from(self.lens[END_OF_BLOCK]),
+            ),
         }
     }
 }
 
-/// Lookup tables of a [`Code`]: entries hold the code bits (least significant first) in the
-/// low bits and the bit count in the top byte.
+/// Lookup tables of a [`Code`]: code bits least significant first; the single-literal and run
+/// entries hold the bit count in their top byte.
 pub(super) struct Tables {
     /// Two literals `lo | hi << 8` at once: their codes (24 bits at most)...
     pair: Box<[u32; 1 << 16]>,

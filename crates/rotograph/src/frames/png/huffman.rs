@@ -182,7 +182,10 @@ mod tests {
         }
         for max in [7, 12, 15] {
             let lens = limited_lengths(&fib, max);
-            assert!(lens.iter().all(|&l| l >= 1 && u32::from(l) <= max), "{lens:?}");
+            assert!(
+                lens.iter().all(|&l| l >= 1 && u32::from(l) <= max),
+                "{lens:?}"
+            );
             assert_eq!(kraft(&lens, max), 1 << max, "complete code for max {max}");
             assert_eq!(*lens.iter().max().unwrap() as u32, max, "the limit binds");
             // More frequent symbols never get longer codes.

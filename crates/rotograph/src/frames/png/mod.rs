@@ -181,12 +181,7 @@ unsafe fn deflate_avx2<const BPP: usize>(
 /// The row loop: sample rows for the statistics, then filter, checksum and code every row
 /// (or store them all when coding would not pay).
 #[inline(always)]
-fn deflate_rows<const BPP: usize>(
-    raw: &[u8],
-    w: usize,
-    h: usize,
-    out: Vec<u8>,
-) -> (Vec<u8>, u32) {
+fn deflate_rows<const BPP: usize>(raw: &[u8], w: usize, h: usize, out: Vec<u8>) -> (Vec<u8>, u32) {
     let len = w * BPP + 1;
     let mut rows = Rows::<BPP>::new(raw, w);
     // The byte before the row in the stream, the filtered row, 8 spare bytes for word reads.
@@ -410,10 +405,7 @@ mod tests {
             let src: Vec<u8> = (0..w * 4).map(|i| i as u8).collect();
             let mut dst = vec![0; w * 3];
             pack_rgb(&src, &mut dst);
-            let want: Vec<u8> = src
-                .chunks_exact(4)
-                .flat_map(|p| p[..3].to_vec())
-                .collect();
+            let want: Vec<u8> = src.chunks_exact(4).flat_map(|p| p[..3].to_vec()).collect();
             assert_eq!(dst, want, "width {w}");
         }
     }
