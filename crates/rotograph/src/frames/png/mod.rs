@@ -1,5 +1,5 @@
 //! rotograph's own PNG encoder for frames: lossless, standard 8-bit RGB or RGBA PNGs, written
-//! about 3x faster than the `png` crate's fastest compressing mode (BENCHMARKS.md, "Kept-frame
+//! 2.5-3x faster than the `png` crate's fastest compressing mode (BENCHMARKS.md, "Kept-frame
 //! PNG encoder"), because a run keeps every stylized frame as a PNG.
 //!
 //! The approach follows the published descriptions of fpng and fpnge (fixed cheap filter, one
