@@ -396,7 +396,15 @@ mod tests {
             eprintln!("SKIP: this CPU has no AVX2/BMI2; only the portable build runs");
             return;
         }
-        for (w, h) in [(1, 1), (1, 9), (9, 1), (13, 7), (64, 33), (321, 45)] {
+        for (w, h) in [
+            (1, 1),
+            (1, 9),
+            (9, 1),
+            (13, 7),
+            (64, 33),
+            (321, 45),
+            (640, 200),
+        ] {
             let img = test_image(w, h, w * 31 + h);
             for alpha in [false, true] {
                 let a = encode_with(&img, alpha, Isa::Portable).unwrap();
