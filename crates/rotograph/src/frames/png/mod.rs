@@ -410,6 +410,11 @@ mod tests {
                 let a = encode_with(&img, alpha, Isa::Portable).unwrap();
                 let b = encode_with(&img, alpha, Isa::Avx2).unwrap();
                 assert_eq!(a, b, "{w}x{h} alpha {alpha}");
+                if w == 640 {
+                    // Signature, IHDR, IDAT length and type, zlib header: then the first
+                    // block, which must be Huffman-coded here (not the stored fallback).
+                    assert_eq!(a[43] >> 1 & 3, 2, "dynamic block");
+                }
             }
         }
     }
