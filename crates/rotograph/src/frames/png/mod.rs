@@ -8,7 +8,8 @@
 //! - **Filter**: Paeth on every row but the first (Sub), on the RGB (or RGBA) bytes, the
 //!   RGBA → RGB packing done per row into a small buffer just before filtering.
 //! - **Deflate**: one dynamic-Huffman block. Its literal/length code comes from a histogram of
-//!   every 16th filtered row (every symbol gets a code, so unsampled rows always code), limited
+//!   about 24 evenly spaced filtered rows (every 30th of a 720p frame; at least every 32nd row;
+//!   every symbol gets a code, so unsampled rows always code), limited
 //!   to 12 bits by package-merge so that two literals share one table lookup. Runs of bytes
 //!   equal to their predecessor (flat areas: zero residuals) become matches at distance 1. When
 //!   the sample says Huffman coding would not beat storing (noise), the rows go out unfiltered
@@ -26,8 +27,10 @@ use crate::error::{Error, Result};
 use deflate::{tokenize, BitWriter, Code, Encoder, Histogram};
 use image::RgbaImage;
 
-/// Every this many rows is sampled for the Huffman statistics.
-const SAMPLE_STEP: usize = 16;
+/// About this many rows are sampled for the Huffman statistics...
+const SAMPLE_ROWS: usize = 24;
+/// ...but at least every this many rows.
+const MAX_SAMPLE_STEP: usize = 32;
 /// Largest stored deflate block.
 const MAX_STORED: usize = 65_535;
 /// IDAT chunks hold at most this many bytes (PNG allows 2^31 - 1).
@@ -187,7 +190,7 @@ fn deflate_rows<const BPP: usize>(raw: &[u8], w: usize, h: usize, out: Vec<u8>) 
     // The byte before the row in the stream, the filtered row, 8 spare bytes for word reads.
     let mut buf = vec![0u8; len + 9];
     let mut hist = Histogram::new();
-    for y in (0..h).step_by(SAMPLE_STEP) {
+    for y in (0..h).step_by((h / SAMPLE_ROWS).clamp(1, MAX_SAMPLE_STEP)) {
         rows.filter(y, false, &mut buf[1..=len]);
         buf[0] = !buf[1];
         tokenize(&buf, len + 1, &mut hist);
