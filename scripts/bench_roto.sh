@@ -5,12 +5,18 @@
 # setting, `-compression_level 1 -pred up`) -- and (2) peak RSS of `roto` (toon) on a
 # 5-second and a 1-minute 1080p clip. Runs the peer side by side, alternating, and prints medians.
 #   scripts/bench_roto.sh [REPS] [overhead|rss]   (default 5 repetitions; `overhead` or `rss`:
-#   only that part)
+#   only that part; ROTO_BENCH_BIN=PATH uses that binary instead of building one)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 REPS=${1:-5}
-cargo build --release --locked -p rotograph-cli >/dev/null
-BIN=$PWD/target/release/rotograph
+# ROTO_BENCH_BIN: an already built binary (e.g. a `--no-default-features` build: `roto` with
+# the toon and none backends needs no Stable Diffusion); else build the default one.
+if [ -n "${ROTO_BENCH_BIN:-}" ]; then
+  BIN=$(realpath "$ROTO_BENCH_BIN")
+else
+  cargo build --release --locked -p rotograph-cli >/dev/null
+  BIN=$PWD/target/release/rotograph
+fi
 W=$(mktemp -d)
 trap 'rm -rf "$W"' EXIT
 CLIP=${ROTO_BENCH_CLIP:-../shared/media/video/bigbuckbunny.mp4}

@@ -4,6 +4,7 @@
 mod exposure;
 mod fit;
 mod folder;
+pub mod png;
 
 pub use exposure::{Exposure, MAX_EXPOSURE_FRAMES};
 pub use fit::{fit_frame, fit_image, fitted_size, round_to_multiple, Fit};
@@ -131,22 +132,10 @@ pub fn format_pattern(pattern: &str, number: usize) -> Result<String> {
     ))
 }
 
-/// Encodes a frame as PNG bytes (RGBA when it has alpha, RGB otherwise), fast compression.
+/// Encodes a frame as PNG bytes (RGBA when it has alpha, RGB otherwise) with rotograph's own
+/// fast encoder ([`png::encode`]): lossless, standard PNG.
 pub fn encode_png(frame: &Frame) -> Result<Vec<u8>> {
-    use image::codecs::png::{CompressionType, FilterType, PngEncoder};
-    use image::ImageEncoder;
-    let mut out = Vec::new();
-    let enc = PngEncoder::new_with_quality(&mut out, CompressionType::Fast, FilterType::Paeth);
-    let (w, h) = frame.size();
-    let res = if frame.has_alpha {
-        enc.write_image(frame.image.as_raw(), w, h, image::ExtendedColorType::Rgba8)
-    } else {
-        let mut rgb = Vec::new();
-        rgb_bytes(&frame.image, &mut rgb);
-        enc.write_image(&rgb, w, h, image::ExtendedColorType::Rgb8)
-    };
-    res.map_err(|e| Error::io("<png>", std::io::Error::other(e)))?;
-    Ok(out)
+    png::encode(&frame.image, frame.has_alpha)
 }
 
 /// Replaces `out` with the image's RGB bytes (alpha dropped), 3 bytes a pixel.
