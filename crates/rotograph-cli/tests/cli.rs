@@ -137,6 +137,38 @@ fn rerun_renders_nothing_and_changed_denoise_rerenders() {
     assert_eq!(done_report(&o)["rendered"], 0);
 }
 
+/// Runs the binary with `args`, SIGKILLs it once `dir` holds 4 PNGs, and returns how many it
+/// holds then (asserted to be mid-run, out of `total`).
+fn kill_after_four_frames(args: &[String], dir: &Path, total: usize) -> usize {
+    let mut child = bin().args(args).stderr(Stdio::null()).spawn().unwrap();
+    let t0 = Instant::now();
+    while (!dir.exists() || pngs(dir).len() < 4) && t0.elapsed() < Duration::from_secs(60) {
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    let partial = pngs(dir).len();
+    assert!(
+        (4..total).contains(&partial),
+        "the kill must land mid-run ({partial} of {total} frames done)"
+    );
+    partial
+}
+
+/// Asserts that two folders hold the same PNG files, byte for byte.
+fn assert_same_pngs(a: &Path, b: &Path) {
+    let (a, b) = (pngs(a), pngs(b));
+    assert_eq!(a.len(), b.len());
+    for (x, y) in a.iter().zip(&b) {
+        assert_eq!(x.file_name(), y.file_name());
+        assert!(
+            fs::read(x).unwrap() == fs::read(y).unwrap(),
+            "{} differs",
+            y.display()
+        );
+    }
+}
+
 #[test]
 fn sigkill_then_rerun_gives_the_uninterrupted_frames() {
     let dir = tempfile::tempdir().unwrap();
@@ -146,22 +178,8 @@ fn sigkill_then_rerun_gives_the_uninterrupted_frames() {
     assert!(o.status.success(), "{}", stderr(&o));
 
     let killed = dir.path().join("killed");
-    let mut child = bin()
-        .args(["stylize", s(&frames), "-o", s(&killed), "--jobs", "1"])
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let t0 = Instant::now();
-    while (!killed.exists() || pngs(&killed).len() < 4) && t0.elapsed() < Duration::from_secs(60) {
-        std::thread::sleep(Duration::from_millis(2));
-    }
-    child.kill().unwrap(); // SIGKILL
-    child.wait().unwrap();
-    let partial = pngs(&killed).len();
-    assert!(
-        (4..40).contains(&partial),
-        "the kill must land mid-run ({partial} of 40 frames done)"
-    );
+    let args = ["stylize", s(&frames), "-o", s(&killed), "--jobs", "1"].map(String::from);
+    let partial = kill_after_four_frames(&args, &killed, 40);
 
     let o = run(&[
         "--json",
@@ -178,17 +196,7 @@ fn sigkill_then_rerun_gives_the_uninterrupted_frames() {
         r["skipped"].as_u64().unwrap() >= (partial - 1) as u64,
         "{r}"
     );
-    let a = pngs(&clean);
-    let b = pngs(&killed);
-    assert_eq!(a.len(), b.len());
-    for (x, y) in a.iter().zip(&b) {
-        assert_eq!(x.file_name(), y.file_name());
-        assert!(
-            fs::read(x).unwrap() == fs::read(y).unwrap(),
-            "{} differs",
-            y.display()
-        );
-    }
+    assert_same_pngs(&clean, &killed);
     assert!(leftovers(&killed).is_empty(), "{:?}", leftovers(&killed));
 }
 
@@ -220,22 +228,7 @@ fn roto_sigkill_then_rerun_gives_the_uninterrupted_frames_and_video() {
 
     let killed = dir.path().join("killed.mp4");
     let work = dir.path().join("killed.rotograph");
-    let mut child = bin()
-        .args(args(&killed))
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let t0 = Instant::now();
-    while (!work.exists() || pngs(&work).len() < 4) && t0.elapsed() < Duration::from_secs(60) {
-        std::thread::sleep(Duration::from_millis(2));
-    }
-    child.kill().unwrap(); // SIGKILL
-    child.wait().unwrap();
-    let partial = pngs(&work).len();
-    assert!(
-        (4..40).contains(&partial),
-        "the kill must land mid-run ({partial} of 40 frames done)"
-    );
+    let partial = kill_after_four_frames(&args(&killed), &work, 40);
     for p in pngs(&work) {
         image::open(&p).unwrap_or_else(|e| panic!("{} is not a whole PNG: {e}", p.display()));
     }
@@ -249,18 +242,9 @@ fn roto_sigkill_then_rerun_gives_the_uninterrupted_frames_and_video() {
         r["stylize"]["skipped"].as_u64().unwrap() >= (partial - 1) as u64,
         "{r}"
     );
-    let a = pngs(&dir.path().join("clean.rotograph"));
-    let b = pngs(&work);
-    assert_eq!(a.len(), 40);
-    assert_eq!(a.len(), b.len());
-    for (x, y) in a.iter().zip(&b) {
-        assert_eq!(x.file_name(), y.file_name());
-        assert!(
-            fs::read(x).unwrap() == fs::read(y).unwrap(),
-            "{} differs",
-            y.display()
-        );
-    }
+    let clean_work = dir.path().join("clean.rotograph");
+    assert_eq!(pngs(&clean_work).len(), 40);
+    assert_same_pngs(&clean_work, &work);
     assert!(leftovers(&work).is_empty(), "{:?}", leftovers(&work));
     assert_eq!(decoded_md5(&clean), decoded_md5(&killed));
 }
