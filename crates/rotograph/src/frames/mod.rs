@@ -143,9 +143,7 @@ pub fn rgb_bytes(image: &RgbaImage, out: &mut Vec<u8>) {
     let src = image.as_raw();
     out.clear();
     out.resize(src.len() / 4 * 3, 0);
-    for (d, s) in out.chunks_exact_mut(3).zip(src.chunks_exact(4)) {
-        d.copy_from_slice(&s[..3]);
-    }
+    png::pack_rgb(src, out);
 }
 
 /// Writes a frame as PNG atomically (temp file + rename).

@@ -307,7 +307,7 @@ impl<'a, const BPP: usize> Rows<'a, BPP> {
 /// Packs RGBA bytes to RGB, four pixels (16 → 12 bytes) at a time through 64-bit words (a
 /// byte-shuffle formulation measured no faster).
 #[inline(always)]
-fn pack_rgb(src: &[u8], dst: &mut [u8]) {
+pub(crate) fn pack_rgb(src: &[u8], dst: &mut [u8]) {
     let mut src16 = src.chunks_exact(16);
     let mut dst12 = dst.chunks_exact_mut(12);
     for (s, d) in (&mut src16).zip(&mut dst12) {
